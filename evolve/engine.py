@@ -1,0 +1,49 @@
+"""Wiring: a run, its proposer, its executor and an observer, driven to completion.
+
+The CLI (and tests, and anyone embedding evolve) call ``execute``; everything it builds is
+derived from the run's stored config, so ``run`` and ``resume`` behave identically.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from evolve.controller import Controller, Observer
+from evolve.evaluation import EvaluationRequest, evaluate_program
+from evolve.executor import LocalExecutor
+from evolve.problem import Problem
+from evolve.program import EvaluationResult
+from evolve.progress import RunProgress
+from evolve.proposers import build_proposer
+from evolve.run import Run
+
+
+def execute(run: Run, observer: Observer | None = None) -> RunProgress:
+    """Run the search loop until the budget is spent or it is stopped; return its progress.
+
+    KeyboardInterrupt propagates after the run's status is stored as "interrupted": every
+    committed candidate is safe and ``evolve resume`` continues.
+    """
+    config = run.config
+    executor = LocalExecutor(config.run.max_concurrent_evaluations, config.limits.evaluation_timeout_s)
+    controller = Controller(run, build_proposer(config), executor, observer)
+    try:
+        return asyncio.run(controller.run_loop())
+    except KeyboardInterrupt:
+        run.db.set_meta("status", "interrupted")
+        raise
+    finally:
+        executor.close()
+
+
+def score_source(problem: Problem, code: str, sandbox: str | None = None) -> EvaluationResult:
+    """Evaluate one program with the problem's evaluator in this process (for `evolve check`)."""
+    config = problem.config
+    request = EvaluationRequest(
+        problem_dir=str(problem.root),
+        code=code,
+        limits=config.limits.to_sandbox(),
+        sandbox=sandbox or config.run.sandbox,
+        required_features=tuple(a.name for a in config.features),
+    )
+    return evaluate_program(request)

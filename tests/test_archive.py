@@ -1,0 +1,95 @@
+import random
+
+import pytest
+
+from evolve.archive import Archive, cell_of
+from evolve.config import FeatureAxis
+
+AXES = [FeatureAxis(name="x", min=0, max=1, bins=4), FeatureAxis(name="y", min=0, max=10, bins=2)]
+
+
+def test_cell_binning_clips_to_range():
+    assert cell_of(AXES, {"x": 0.0, "y": 0.0}) == (0, 0)
+    assert cell_of(AXES, {"x": 0.26, "y": 5.0}) == (1, 1)
+    assert cell_of(AXES, {"x": 1.0, "y": 10.0}) == (3, 1)  # max edge falls in the last bin
+    assert cell_of(AXES, {"x": -5, "y": 99}) == (0, 1)
+
+
+def test_insert_keeps_fitter_elite_and_ties_keep_incumbent():
+    archive = Archive(AXES)
+    assert archive.insert(1, 1.0, {"x": 0.1, "y": 1}, "a", 0) == "new_cell"
+    assert archive.insert(2, 0.5, {"x": 0.1, "y": 1}, "b", 0) == "rejected"
+    assert archive.insert(3, 1.0, {"x": 0.1, "y": 1}, "c", 0) == "rejected"
+    assert archive.insert(4, 2.0, {"x": 0.1, "y": 1}, "d", 0) == "improved"
+    assert archive.islands[0].elites[(0, 0)].program_id == 4
+    assert archive.insert(5, 0.1, {"x": 0.9, "y": 9}, "e", 0) == "new_cell"
+    assert archive.coverage() == pytest.approx(2 / 8)
+    assert archive.qd_score() == pytest.approx((2.0 - 0.1) + (0.1 - 0.1))
+
+
+def test_seed_goes_to_every_island_and_migration_is_a_ring():
+    archive = Archive(AXES, islands=3, migration_interval=3, migration_size=1)
+    archive.insert(1, 0.0, {"x": 0.1, "y": 1}, "seed", None)
+    assert all(island.best().program_id == 1 for island in archive.islands)
+    archive.insert(2, 5.0, {"x": 0.6, "y": 1}, "b", 0)  # insertion 2
+    assert archive.islands[1].best().program_id == 1
+    archive.insert(3, 1.0, {"x": 0.9, "y": 9}, "c", 2)  # insertion 3 triggers migration
+    assert archive.migrations == 1
+    assert archive.islands[1].best().program_id == 2  # island 0's best moved to island 1
+    assert archive.islands[0].elites.get((3, 1)) is not None  # island 2's best moved to island 0
+    assert archive.islands[2].best().program_id == 3  # island 1 sent the seed, which does not beat 3
+
+
+def _eight() -> Archive:
+    archive = Archive(AXES)
+    for i in range(8):
+        archive.insert(i, float(i), {"x": i / 8, "y": (i % 2) * 9}, str(i), 0)
+    return archive
+
+
+def test_selection_policies_and_determinism():
+    for policy in ("uniform", "fitness", "curiosity"):
+        runs = []
+        for _ in range(2):
+            archive, rng = _eight(), random.Random(7)
+            runs.append([archive.select_parent(0, rng, policy).program_id for _ in range(50)])
+        assert runs[0] == runs[1]
+    archive = _eight()
+    rng = random.Random(0)
+    counts = [0] * 8
+    for _ in range(4000):
+        counts[archive.select_parent(0, rng, "fitness").program_id] += 1
+    assert counts[7] > counts[3] > counts[0]  # better elites drawn more often
+    rng = random.Random(0)
+    uniform = [0] * 8
+    for _ in range(4000):
+        uniform[archive.select_parent(0, rng, "uniform").program_id] += 1
+    assert min(uniform) > 350
+
+
+def test_curiosity_favours_unvisited_cells():
+    archive = Archive(AXES)
+    archive.insert(1, 1.0, {"x": 0.1, "y": 1}, "a", 0)
+    archive.insert(2, 1.0, {"x": 0.6, "y": 1}, "b", 0)
+    archive.islands[0].visits[(0, 0)] = 99
+    rng = random.Random(1)
+    picks = [archive.select_parent(0, rng, "curiosity").program_id for _ in range(20)]
+    assert picks.count(2) > picks.count(1)  # under "fitness" id 1 (rank 0) would be favoured
+    many = [archive.select_parent(0, rng, "curiosity").program_id for _ in range(400)]
+    assert archive.islands[0].visits[(2, 0)] > 99  # visits balance out: cell 2 catches up
+
+
+def test_inspirations_exclude_parent_and_fill_from_other_islands():
+    archive = Archive(AXES, islands=2)
+    archive.insert(1, 3.0, {"x": 0.1, "y": 1}, "a", 0)
+    archive.insert(2, 2.0, {"x": 0.6, "y": 1}, "b", 0)
+    archive.insert(3, 1.0, {"x": 0.9, "y": 9}, "c", 1)
+    parent = archive.islands[0].elites[(0, 0)]
+    chosen = archive.inspirations(0, parent, 2, random.Random(0))
+    assert [e.program_id for e in chosen] == [2, 3]
+    assert archive.inspirations(0, parent, 0, random.Random(0)) == []
+
+
+def test_empty_archive_selection_raises():
+    with pytest.raises(LookupError):
+        Archive(AXES).select_parent(0, random.Random(0))
