@@ -68,10 +68,10 @@ def _drive(run: Run, plain: bool) -> None:
         raise typer.Exit(130)
     except (RunError, ConfigError) as exc:
         _fail(str(exc), code=1)
-    console.print(f"run directory: {run.directory}")
+    typer.echo(f"run directory: {run.directory}")  # plain: scripts parse this line
     best = run.db.best(maximize=run.config.objective.maximize)
     if best:
-        console.print(f"best {run.config.objective.name}: {best[0].score:.6f} (program {best[0].id})")
+        typer.echo(f"best {run.config.objective.name}: {best[0].score:.6f} (program {best[0].id})")
     console.print(f"evaluated {progress.evaluated} programs, {progress.succeeded} valid; {progress.message}")
 
 
@@ -110,7 +110,7 @@ def run(
         handle = create_run(loaded, config, out)
     except (ConfigError, ValueError) as exc:
         _fail(str(exc))
-    console.print(f"run directory: {handle.directory}")
+    typer.echo(f"run directory: {handle.directory}")
     try:
         _drive(handle, plain)
     finally:
@@ -183,7 +183,10 @@ def best(
         console.print(metrics, highlight=False)
         if ev.feedback:
             console.print(ev.feedback, style="dim", highlight=False)
-        console.print(Syntax(program.code, "python", line_numbers=False))
+        if console.is_terminal:
+            console.print(Syntax(program.code, "python", line_numbers=False))
+        else:  # never crop code that may be copied out of a log
+            typer.echo(program.code)
 
 
 @app.command()

@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parent.parent
 def evolve(*args, env=None, timeout=300):
     return subprocess.run(
         EVOLVE + [str(a) for a in args], cwd=ROOT, capture_output=True, text=True, timeout=timeout,
-        env={**os.environ, **(env or {})},
+        env={**os.environ, "COLUMNS": "200", **(env or {})},
     )
 
 
