@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
-from sandbox.api import CallStats, CandidateFailure, FailureKind, Limits, Sandbox, SandboxInfo, Worker
+from sandbox.api import (
+    CallStats,
+    CandidateFailure,
+    FailureKind,
+    Limits,
+    Sandbox,
+    SandboxError,
+    SandboxInfo,
+    Worker,
+)
 
 BACKENDS = ("process",)
 
@@ -23,6 +32,7 @@ __all__ = [
     "FailureKind",
     "Limits",
     "Sandbox",
+    "SandboxError",
     "SandboxInfo",
     "Worker",
     "get_sandbox",

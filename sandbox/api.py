@@ -43,6 +43,11 @@ class CandidateFailure(Exception):
         self.output = output  # tail of the candidate's captured stdout/stderr
 
 
+class SandboxError(RuntimeError):
+    """The sandbox itself failed (could not start a worker, could not kill one): not the
+    candidate's fault, so the engine records it as an EVALUATOR_ERROR, never as a score."""
+
+
 @dataclass(frozen=True)
 class Limits:
     """Resource limits for one worker. Applied inside the worker before candidate code runs.
@@ -53,7 +58,7 @@ class Limits:
     """
 
     timeout_s: float = 10.0
-    memory_mb: int = 2048  # address space (RLIMIT_AS) of each process
+    memory_mb: int = 2048  # RLIMIT_AS of each process (RLIMIT_DATA with gpu_devices: CUDA reserves huge address space)
     cpu_s: float | None = None
     max_processes: int = 64  # processes/threads the worker may have at once
     max_file_mb: int = 64  # largest file the candidate may write (RLIMIT_FSIZE)

@@ -1,0 +1,65 @@
+"""Thin ctypes wrappers for the Linux calls Python 3.11's ``os`` lacks: unshare, mount, prctl.
+
+They are called between fork and exec (``sandbox.confine``), so the C functions are looked up
+once at import, in the parent, and each wrapper does no more than the call and an errno
+check. Linux only; on other systems ``AVAILABLE`` is False and the wrappers raise OSError.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import errno
+import os
+import sys
+
+CLONE_NEWNS = 0x00020000
+CLONE_NEWUSER = 0x10000000
+CLONE_NEWNET = 0x40000000
+
+MS_RDONLY = 0x1
+MS_NOSUID = 0x2
+MS_NODEV = 0x4
+MS_REMOUNT = 0x20
+MS_BIND = 0x1000
+MS_REC = 0x4000
+MS_PRIVATE = 0x40000
+
+PR_SET_NO_NEW_PRIVS = 38
+PR_SET_CHILD_SUBREAPER = 36
+
+AVAILABLE = sys.platform.startswith("linux")
+
+if AVAILABLE:
+    _libc = ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True)
+    _unshare = _libc.unshare
+    _unshare.argtypes = [ctypes.c_int]
+    _mount = _libc.mount
+    _mount.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulong, ctypes.c_char_p]
+    _prctl = _libc.prctl
+    _prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong]
+
+
+def _check(result: int, what: str) -> None:
+    if result != 0:
+        code = ctypes.get_errno()
+        raise OSError(code, f"{what}: {os.strerror(code)}")
+
+
+def unshare(flags: int) -> None:
+    """Move the calling (single-threaded) process into new namespaces."""
+    if not AVAILABLE:
+        raise OSError(errno.ENOSYS, "unshare: not Linux")
+    _check(_unshare(flags), f"unshare({flags:#x})")
+
+
+def mount(source: bytes | None, target: bytes, fstype: bytes | None, flags: int, data: bytes | None) -> None:
+    if not AVAILABLE:
+        raise OSError(errno.ENOSYS, "mount: not Linux")
+    _check(_mount(source, target, fstype, flags, data), f"mount {target.decode(errors='replace')}")
+
+
+def prctl(option: int, value: int) -> None:
+    if not AVAILABLE:
+        raise OSError(errno.ENOSYS, "prctl: not Linux")
+    _check(_prctl(option, value, 0, 0, 0), f"prctl({option})")
