@@ -14,6 +14,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from evolve.llm.config import LLMConfig
 from sandbox import Limits
 
 
@@ -105,6 +106,12 @@ class SearchSettings(_Strict):
     code_size_feature: bool = Field(default=True, description="Add the generic code_size axis when <2 axes are declared.")
     code_size_max: int = Field(default=4000, ge=100)
     code_size_bins: int = Field(default=6, ge=1)
+    novelty_rejection: bool = Field(default=True, description="Skip evaluating near-duplicates of archive elites.")
+    novelty_threshold: float = Field(
+        default=1.0, gt=0, le=1,
+        description="Similarity at which a candidate is a near-duplicate (1.0: the same code modulo comments, "
+        "docstrings and formatting; lower also rejects small perturbations; see evolve.novelty).",
+    )
 
 
 class MutatorSettings(_Strict):
@@ -122,6 +129,7 @@ class ProblemConfig(_Strict):
     run: RunSettings = RunSettings()
     search: SearchSettings = SearchSettings()
     mutator: MutatorSettings = MutatorSettings()
+    llm: LLMConfig = Field(default_factory=LLMConfig, description="Models to propose with; none: the built-in mutator.")
 
     def feature_axes(self) -> list[FeatureAxis]:
         """Declared axes, plus ``code_size`` when fewer than two are declared and it is enabled."""

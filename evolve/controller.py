@@ -26,7 +26,8 @@ from evolve.archive import Archive, Elite
 from evolve.edits import evolvable_text
 from evolve.evaluation import EvaluationRequest
 from evolve.executor import Executor
-from evolve.program import EvaluationResult, Program, Proposal
+from evolve.novelty import NoveltyIndex
+from evolve.program import Program, Proposal
 from evolve.progress import CandidateRow, RunProgress
 from evolve.proposers.base import ProblemBrief, ProgramView, ProposalContext, Proposer
 from evolve.run import Run
@@ -63,6 +64,7 @@ class Controller:
         self._failed_in_row = 0
         self._notes: dict[int, list[str]] = {}  # parent id -> notes for its next prompts
         self._proposal_slots = asyncio.Semaphore(self.config.run.max_concurrent_proposals)
+        self._novelty = NoveltyIndex()  # shingles of archive members, computed once per program
 
     # -- public ---------------------------------------------------------------------------
     def request_stop(self, reason: str) -> None:
@@ -75,14 +77,18 @@ class Controller:
         db = self.run.db
         db.set_meta("status", "running")
         self._replay()
-        totals = db.totals()
         self.progress.evaluated_at_start = self.progress.evaluated
-        self.progress.llm_calls, self.progress.llm_cost = totals.llm_calls, totals.llm_cost
         restored = db.get_meta("proposer_state")
         if restored:
             getattr(self.proposer, "restore", lambda s: None)(restored)
+        totals = db.totals()
+        if hasattr(self.proposer, "restore_spending"):  # the llm_calls rows are the authoritative spend
+            self.proposer.restore_spending(totals.llm_cost, totals.llm_calls)
         await self._ensure_seed()
-        pending = [p for p in db.unevaluated() if p.kind != "seed"]
+        totals = db.totals()  # after the seed: the seed does not count against the budget
+        self.progress.llm_calls, self.progress.llm_cost = totals.llm_calls, totals.llm_cost
+        pending = [p for p in db.unevaluated() if p.kind != "seed"]  # in flight when the run stopped
+        self._programs.update((p.id, p) for p in pending)
         self._rng = random.Random(f"{self.config.run.seed}:{totals.programs}")
         created = totals.programs - 1  # programs other than the seed count against the budget
         tasks: set[asyncio.Task] = {asyncio.create_task(self._evaluate_and_insert(p)) for p in pending}
@@ -161,6 +167,8 @@ class Controller:
             except Exception as exc:  # a proposer bug must not kill the run: record it like a bad reply
                 proposal = Proposal(proposer=getattr(self.proposer, "name", "?"), kind="?", error=f"proposer raised {exc!r}")
             latency = time.perf_counter() - started
+        if getattr(self.proposer, "stop_reason", None):  # e.g. the LLM budget is spent
+            self.request_stop(self.proposer.stop_reason)
         program = self._commit_proposal(island, parent.program, [e.program_id for e in inspirations], proposal, latency)
         if program is None:
             return False
@@ -181,6 +189,8 @@ class Controller:
             outcome, message = "edit_failed", proposal.error or "the proposer returned no code"
         elif (duplicate := db.has_code(proposal.code or "")) is not None:
             outcome, message = "duplicate", f"identical to program {duplicate}"
+        elif (near := self._near_duplicate(proposal.code or "")) is not None:
+            outcome, message = "novelty_rejected", f"near-duplicate of archive program {near[0]} (similarity {near[1]:.3f})"
         program_row = None
         if outcome == "candidate":
             program_row = dict(
@@ -198,6 +208,8 @@ class Controller:
             self.progress.llm_cost += sum(float(c.get("cost") or 0.0) for c in calls)
         self.progress.proposals += 1
         if program is None:
+            if proposal.ok and hasattr(self.proposer, "observe"):  # rejected unevaluated: no improvement
+                self.proposer.observe(proposal, self._fitness(parent), None)
             self.progress.proposals_failed += 1
             self.progress.proposal_failures[outcome] += 1
             self._notes.setdefault(parent.id, []).append(f"A previous {proposal.kind} proposal for this program was rejected ({outcome}): {message}")
@@ -266,6 +278,15 @@ class Controller:
         )
         if not replay:
             self._refresh_grid()
+
+    def _near_duplicate(self, code: str) -> tuple[int, float] | None:
+        """The archive member ``code`` nearly duplicates (see evolve.novelty), if novelty rejection is on."""
+        if not self.config.search.novelty_rejection:
+            return None
+        members = [e.program_id for e in self.archive.all_elites()]
+        for program_id in members:
+            self._novelty.add(program_id, self._programs[program_id].code)
+        return self._novelty.nearest(code, among=members, floor=self.config.search.novelty_threshold)
 
     def _refresh_grid(self) -> None:
         sign = 1.0 if self.maximize else -1.0

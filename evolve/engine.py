@@ -26,9 +26,18 @@ def execute(run: Run, observer: Observer | None = None) -> RunProgress:
     """
     config = run.config
     executor = LocalExecutor(config.run.max_concurrent_evaluations, config.limits.evaluation_timeout_s)
-    controller = Controller(run, build_proposer(config), executor, observer)
+    proposer = build_proposer(config)
+    controller = Controller(run, proposer, executor, observer)
+
+    async def loop() -> RunProgress:
+        try:
+            return await controller.run_loop()
+        finally:
+            if hasattr(proposer, "aclose"):  # HTTP clients close on the loop that opened them
+                await proposer.aclose()
+
     try:
-        return asyncio.run(controller.run_loop())
+        return asyncio.run(loop())
     except KeyboardInterrupt:
         run.db.set_meta("status", "interrupted")
         raise

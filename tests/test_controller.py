@@ -77,7 +77,7 @@ def test_a_failing_seed_stops_the_run_with_its_reason(tmp_path):
         "from evaluators import Evaluation\n\ndef evaluate(candidate):\n    return Evaluation(score=candidate.call('run'))\n"
     )
     run = _new_run(folder, tmp_path)
-    with pytest.raises(RunError, match="seed program .* exception: .*ZeroDivisionError"):
+    with pytest.raises(RunError, match="(?s)seed program .* exception: .*ZeroDivisionError"):
         execute(run)
     run.close()
 

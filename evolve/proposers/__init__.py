@@ -2,12 +2,24 @@
 
 from __future__ import annotations
 
-from evolve.config import ProblemConfig
+from evolve.config import ConfigError, ProblemConfig
 from evolve.proposers.base import ProblemBrief, ProgramView, ProposalContext, Proposer, ProposerBase
 
 
 def build_proposer(config: ProblemConfig) -> Proposer:
-    """The proposer a run uses: the built-in mutator unless models are configured."""
+    """The proposer a run uses: the built-in mutator unless models are configured.
+
+    Raises ConfigError when the models cannot be used (a missing key, a missing extra,
+    a cost cap without prices), before any run time is spent.
+    """
+    if config.llm.enabled:
+        from evolve.llm.client import LLMCallError
+        from evolve.llm.proposer import LLMProposer
+
+        try:
+            return LLMProposer(config.llm)
+        except (LLMCallError, ValueError, OSError) as exc:
+            raise ConfigError(f"llm settings: {exc}") from None
     from evolve.proposers.mutator import MutatorProposer
 
     return MutatorProposer(call_groups=config.mutator.call_groups)
