@@ -4,7 +4,7 @@ from pathlib import Path
 import pytest
 
 TESTS = Path(__file__).resolve().parent
-TINY = TESTS / "problems" / "tiny"
+TINY = TESTS / "fixture_problems" / "tiny"
 
 
 @pytest.fixture
