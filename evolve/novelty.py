@@ -83,28 +83,41 @@ def similarity(a: str, b: str) -> float:
 
 @dataclass
 class NoveltyIndex:
-    """Shingle sets of the archive's programs, computed once each, for repeated ``nearest`` queries."""
+    """The archive's programs, with their shingle sets and canonical forms computed lazily, once each.
+
+    With ``floor >= 1.0`` (the default policy) ``nearest`` compares canonical forms for
+    equality, which costs one parse and unparse of the query instead of tokenising it and
+    intersecting shingle sets; it then misses only the rare reordering that keeps every
+    4-token window, which Jaccard would also call 1.0.
+    """
 
     def __post_init__(self) -> None:
+        self._codes: dict[int, str] = {}
         self._sets: dict[int, frozenset[int]] = {}
+        self._canon: dict[int, str | None] = {}
 
     def __len__(self) -> int:
-        return len(self._sets)
+        return len(self._codes)
 
     def add(self, program_id: int, code: str) -> None:
-        if program_id not in self._sets:
-            self._sets[program_id] = shingles(code)
+        self._codes.setdefault(program_id, code)
 
     def discard(self, program_id: int) -> None:
-        self._sets.pop(program_id, None)
+        for cache in (self._codes, self._sets, self._canon):
+            cache.pop(program_id, None)
 
     def nearest(self, code: str, among: Iterable[int] | None = None, floor: float = 0.0) -> tuple[int, float] | None:
         """The most similar indexed program (optionally only ids in ``among``) with sim >= floor."""
+        ids = list(self._codes) if among is None else [i for i in among if i in self._codes]
+        if floor >= 1.0 and (form := canonical(code)) is not None:
+            return self._identical(form, ids)
+        return self._most_similar(code, ids, floor)
+
+    def _most_similar(self, code: str, ids: list[int], floor: float) -> tuple[int, float] | None:
         query = shingles(code)
-        ids = self._sets.keys() if among is None else [i for i in among if i in self._sets]
         best: tuple[int, float] | None = None
         for program_id in ids:
-            other = self._sets[program_id]
+            other = self._shingles(program_id)
             small, large = sorted((len(query), len(other)))
             bound = small / large if large else 1.0
             if bound < max(floor, best[1] if best else 0.0):
@@ -113,6 +126,19 @@ class NoveltyIndex:
             if sim >= floor and (best is None or sim > best[1]):
                 best = (program_id, sim)
         return best
+
+    def _identical(self, form: str, ids: list[int]) -> tuple[int, float] | None:
+        for program_id in ids:
+            if program_id not in self._canon:
+                self._canon[program_id] = canonical(self._codes[program_id])
+            if self._canon[program_id] == form:
+                return (program_id, 1.0)
+        return None
+
+    def _shingles(self, program_id: int) -> frozenset[int]:
+        if program_id not in self._sets:
+            self._sets[program_id] = shingles(self._codes[program_id])
+        return self._sets[program_id]
 
 
 def nearest(code: str, candidates: Iterable[tuple[int, str]]) -> tuple[int, float] | None:
