@@ -83,7 +83,9 @@ def run(
     out: Path = typer.Option(Path("runs"), "--out", "-o", help="Folder in which the run directory is created."),
     islands: Optional[int] = typer.Option(None, "--islands", min=1, help="Number of MAP-Elites islands."),
     workers: Optional[int] = typer.Option(None, "--workers", "-j", min=1, help="Evaluations in parallel."),
-    sandbox: Optional[str] = typer.Option(None, "--sandbox", help="Isolation backend for candidate code."),
+    sandbox: Optional[str] = typer.Option(
+        None, "--sandbox", help="Isolation backend: auto (bwrap where it works, else process), bwrap, process or docker."
+    ),
     model: Optional[list[str]] = ModelOpt,
     api_base: Optional[str] = ApiBaseOpt,
     max_cost: Optional[float] = MaxCostOpt,
@@ -206,7 +208,10 @@ def problems() -> None:
 
 
 @app.command()
-def check(problem: str = ProblemArg, sandbox: Optional[str] = typer.Option(None, "--sandbox")) -> None:
+def check(
+    problem: str = ProblemArg,
+    sandbox: Optional[str] = typer.Option(None, "--sandbox", help="Isolation backend (default: the problem's, usually auto)."),
+) -> None:
     """Validate a problem folder and score its seed program and baselines."""
     try:
         loaded = load_problem(problem)
@@ -311,9 +316,16 @@ def _open(run_dir: Path, readonly: bool = False) -> Run:
 
 
 def _check_sandbox(name: str) -> None:
-    from sandbox import get_sandbox
+    """Fail before the run starts when the chosen backend cannot run here ('auto' warns and falls back)."""
+    from sandbox import SandboxError, get_sandbox
 
-    get_sandbox(name)  # ValueError naming the choices
+    try:
+        backend = get_sandbox(name)  # ValueError naming the choices
+    except SandboxError as exc:
+        raise ValueError(str(exc)) from None
+    info = backend.info()
+    if not info.available:
+        raise ValueError(f"sandbox {name!r} cannot run here: {info.reason}")
 
 
 if __name__ == "__main__":

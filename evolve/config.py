@@ -12,10 +12,10 @@ import tomllib
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from evolve.llm.config import LLMConfig
-from sandbox import Limits
+from sandbox import BACKENDS, Limits
 
 
 class _Strict(BaseModel):
@@ -63,6 +63,7 @@ class LimitSettings(_Strict):
     max_processes: int = Field(default=64, ge=1)
     max_file_mb: int = Field(default=64, ge=0)
     max_output_kb: int = Field(default=1024, ge=1)
+    scratch_mb: int = Field(default=256, ge=1, description="Private writable space per worker (a tmpfs under bwrap and docker).")
     evaluation_timeout_s: float = Field(
         default=300.0, gt=0, description="Wall-clock limit of one whole evaluation, trusted side included."
     )
@@ -75,6 +76,7 @@ class LimitSettings(_Strict):
             max_file_mb=self.max_file_mb,
             max_output_bytes=self.max_output_kb * 1024,
             gpu_devices=gpu_devices,
+            scratch_mb=self.scratch_mb,
         )
 
 
@@ -88,10 +90,24 @@ class RunSettings(_Strict):
     seed: int = 0
     max_concurrent_evaluations: int = Field(default=2, ge=1)
     max_concurrent_proposals: int = Field(default=4, ge=1)
-    sandbox: str = "process"
+    sandbox: str = Field(
+        default="auto",
+        description="Isolation backend: auto = bwrap where bubblewrap works, else process with a warning (README: Security model).",
+    )
+    warm_start: bool = Field(default=True, description="Fork workers from a warm zygote (process, bwrap) instead of spawning each.")
+    preload: list[str] = Field(
+        default_factory=lambda: ["numpy"], description="Modules the warm zygote imports once, e.g. add 'torch' for torch problems."
+    )
     max_failed_proposals_in_row: int = Field(
         default=200, ge=1, description="Stop if this many proposals in a row produce no candidate."
     )
+
+    @field_validator("sandbox")
+    @classmethod
+    def _known_sandbox(cls, name: str) -> str:
+        if name not in BACKENDS:
+            raise ValueError(f"unknown sandbox backend {name!r}; choose one of: {', '.join(BACKENDS)}")
+        return name
 
 
 class SearchSettings(_Strict):

@@ -232,6 +232,8 @@ class Controller:
             limits=self.config.limits.to_sandbox(),
             sandbox=self.config.run.sandbox,
             required_features=tuple(a.name for a in self.config.features),
+            warm_start=self.config.run.warm_start,
+            preload=tuple(self.config.run.preload),
         )
         result = await self.executor.evaluate(request)
         program.evaluation = result

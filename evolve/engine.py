@@ -54,5 +54,7 @@ def score_source(problem: Problem, code: str, sandbox: str | None = None) -> Eva
         limits=config.limits.to_sandbox(),
         sandbox=sandbox or config.run.sandbox,
         required_features=tuple(a.name for a in config.features),
+        warm_start=config.run.warm_start,
+        preload=tuple(config.run.preload),
     )
     return evaluate_program(request)

@@ -25,7 +25,7 @@ from types import ModuleType
 
 from evaluators import Candidate, Evaluation, InvalidOutput
 from evolve.program import EvaluationResult
-from sandbox import CandidateFailure, FailureKind, Limits, get_sandbox
+from sandbox import DEFAULT_PRELOAD, CandidateFailure, FailureKind, Limits, get_sandbox
 
 _MAX_TEXT = 4000  # characters of feedback/messages/output kept per evaluation
 
@@ -37,8 +37,10 @@ class EvaluationRequest:
     problem_dir: str
     code: str
     limits: Limits
-    sandbox: str = "process"
+    sandbox: str = "auto"
     required_features: tuple[str, ...] = ()
+    warm_start: bool = True  # fork workers from the sandbox's zygote
+    preload: tuple[str, ...] = DEFAULT_PRELOAD  # what that zygote imports
 
 
 def evaluate_program(request: EvaluationRequest) -> EvaluationResult:
@@ -51,7 +53,8 @@ def evaluate_program(request: EvaluationRequest) -> EvaluationResult:
         except SyntaxError as exc:
             return _failed(FailureKind.SYNTAX, f"line {exc.lineno}: {exc.msg}", started)
         module = _load_evaluator(Path(request.problem_dir))
-        candidate = Candidate(request.code, get_sandbox(request.sandbox), request.limits)
+        sandbox = get_sandbox(request.sandbox, warm=request.warm_start, preload=request.preload)
+        candidate = Candidate(request.code, sandbox, request.limits)
         verdict = module.evaluate(candidate)
         if not isinstance(verdict, Evaluation):
             raise TypeError(f"evaluate() returned {type(verdict).__name__}, expected evaluators.Evaluation")

@@ -1,8 +1,30 @@
-"""Isolation backends for untrusted candidate code (see ``sandbox.api`` for the contract)."""
+"""Isolation backends for untrusted candidate code (see ``sandbox.api`` for the contract).
+
+Backends, by the name ``--sandbox`` and ``[run] sandbox`` take:
+
+* ``auto`` (the default): ``bwrap`` where bubblewrap works on this machine, else
+  ``process`` with a warning that says what is lost and how to get bwrap;
+* ``bwrap``: the process backend inside bubblewrap (read-only system view, private
+  tmpfs, own pid/net/IPC namespaces; ``sandbox.bwrap``); an error where it cannot run;
+* ``process``: a confined child process (``sandbox.process``);
+* ``docker``: a container per worker through the docker SDK (``sandbox.docker_backend``).
+
+``warm`` (process, bwrap): workers are forked from a zygote that has imported ``preload``
+(``sandbox.zygote``), with the same confinement applied after the fork; where the zygote
+cannot run, workers are spawned and a warning says why. ``get_sandbox`` shares one instance
+per (name, warm, preload) in a process, so a trusted evaluator process keeps one zygote for
+all its evaluations; shared instances are closed at exit.
+"""
 
 from __future__ import annotations
 
+import atexit
+import threading
+import warnings
+from typing import Sequence
+
 from sandbox.api import (
+    DEFAULT_PRELOAD,
     CallStats,
     CandidateFailure,
     FailureKind,
@@ -13,27 +35,74 @@ from sandbox.api import (
     Worker,
 )
 
-BACKENDS = ("process",)
+BACKENDS = ("auto", "bwrap", "process", "docker")
+
+_SHARED: dict[tuple[str, bool, tuple[str, ...]], Sandbox] = {}
+_LOCK = threading.Lock()
 
 
-def get_sandbox(name: str = "process") -> Sandbox:
-    """Return the backend called ``name``; raise ValueError naming the choices otherwise."""
+def get_sandbox(name: str = "auto", *, warm: bool = True, preload: Sequence[str] = DEFAULT_PRELOAD) -> Sandbox:
+    """The shared backend called ``name``; ValueError naming the choices for an unknown name.
+
+    Raises SandboxError when ``bwrap`` is asked for explicitly and cannot run here.
+    """
+    if name not in BACKENDS:
+        raise ValueError(f"unknown sandbox backend {name!r}; choose one of: {', '.join(BACKENDS)}")
+    key = (name, warm, tuple(preload))
+    with _LOCK:
+        if key not in _SHARED:
+            if not _SHARED:
+                atexit.register(close_shared)
+            _SHARED[key] = _make(name, warm, tuple(preload))
+        return _SHARED[key]
+
+
+def _make(name: str, warm: bool, preload: tuple[str, ...]) -> Sandbox:
+    if name in ("auto", "bwrap"):
+        from sandbox.bwrap import BwrapSandbox, WarmBwrapSandbox, probe
+
+        reason = probe()
+        if not reason:
+            return WarmBwrapSandbox(preload=preload) if warm else BwrapSandbox()
+        if name == "bwrap":
+            raise SandboxError(f"the bwrap backend cannot run here: {reason}")
+        warnings.warn(
+            f"sandbox 'auto': bubblewrap cannot run here ({reason}); falling back to the 'process' backend,"
+            " which cannot hide world-readable files or give candidates a private /tmp."
+            " Install bubblewrap (apt-get install bubblewrap) or choose --sandbox process to silence this.",
+            stacklevel=3,
+        )
+        name = "process"
     if name == "process":
         from sandbox.process import ProcessSandbox
+        from sandbox.zygote import WarmProcessSandbox
 
-        return ProcessSandbox()
-    raise ValueError(f"unknown sandbox backend {name!r}; choose one of: {', '.join(BACKENDS)}")
+        return WarmProcessSandbox(preload=preload) if warm else ProcessSandbox()
+    from sandbox.docker_backend import DockerSandbox
+
+    return DockerSandbox()
+
+
+def close_shared() -> None:
+    """Close the shared backends (stops their zygotes); they are made again on next use."""
+    with _LOCK:
+        while _SHARED:
+            close = getattr(_SHARED.popitem()[1], "close", None)
+            if close is not None:
+                close()
 
 
 __all__ = [
     "BACKENDS",
     "CallStats",
     "CandidateFailure",
+    "DEFAULT_PRELOAD",
     "FailureKind",
     "Limits",
     "Sandbox",
     "SandboxError",
     "SandboxInfo",
     "Worker",
+    "close_shared",
     "get_sandbox",
 ]

@@ -20,6 +20,10 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping, Protocol, runtime_checkable
 
 
+#: Modules a warm zygote imports before forking workers (``sandbox.zygote``).
+DEFAULT_PRELOAD = ("numpy",)
+
+
 class FailureKind(str, enum.Enum):
     """Why a candidate produced no score. Values are stored in the database."""
 
@@ -67,6 +71,7 @@ class Limits:
     max_message_mb: int = 512  # largest result the trusted side will read
     startup_timeout_s: float = 30.0  # interpreter start + imports + module execution
     gpu_devices: tuple[str, ...] = ()  # CUDA devices the worker may see; empty hides all
+    scratch_mb: int = 256  # private writable space: a tmpfs of this size (bwrap, docker); not enforced by process
 
     def effective_cpu_s(self) -> int:
         if self.cpu_s is not None:

@@ -157,23 +157,32 @@ class Confinement:
 
     def preexec(self) -> None:
         try:
-            syscalls.prctl(syscalls.PR_SET_CHILD_SUBREAPER, 1)
-            if self.privileged:
-                self._enter_namespaces_as_root()
-            else:
-                self._enter_user_namespace()
-            for which, soft, hard in self.rlimits[:-1]:
-                resource.setrlimit(which, (soft, hard))
-            if self.uid is not None:
-                os.setgroups([])
-                os.setgid(self.uid)
-                os.setuid(self.uid)
-            syscalls.prctl(syscalls.PR_SET_NO_NEW_PRIVS, 1)
-            which, soft, hard = self.rlimits[-1]
-            resource.setrlimit(which, (soft, hard))
+            self.enter_namespaces()
+            self.restrict()
         except BaseException as exc:
             os.write(2, f"sandbox set-up failed in the worker before exec: {exc}\n".encode(errors="replace"))
             raise
+
+    def enter_namespaces(self) -> None:
+        """Steps 1-2: subreaper and namespaces. The same for every worker of a sandbox, so a
+        zygote can do them ahead of time in a spare child (``sandbox.zygote_main``)."""
+        syscalls.prctl(syscalls.PR_SET_CHILD_SUBREAPER, 1)
+        if self.privileged:
+            self._enter_namespaces_as_root()
+        else:
+            self._enter_user_namespace()
+
+    def restrict(self) -> None:
+        """Steps 3-4: resource limits, the uid drop, no_new_privs, then the memory limit."""
+        for which, soft, hard in self.rlimits[:-1]:
+            resource.setrlimit(which, (soft, hard))
+        if self.uid is not None:
+            os.setgroups([])
+            os.setgid(self.uid)
+            os.setuid(self.uid)
+        syscalls.prctl(syscalls.PR_SET_NO_NEW_PRIVS, 1)
+        which, soft, hard = self.rlimits[-1]
+        resource.setrlimit(which, (soft, hard))
 
     def _enter_namespaces_as_root(self) -> None:
         if not self.exposures:

@@ -21,7 +21,9 @@ Guarantees by privilege:
 
 Not confined by this backend: reads of world-readable files, and writes to world-writable
 directories (/tmp, /var/tmp, /dev/shm: removed at close under root, bounded by RLIMIT_FSIZE
-per file). The bwrap and docker backends, built on ``ProcessSandbox.launch``, close these.
+per file). The bwrap backend (this launch, wrapped in bubblewrap) and the docker backend (a
+container speaking the same channel) close these; ``sandbox.zygote`` forks workers from a warm
+zygote instead of spawning them, with the same confinement.
 
 Failure classification (see ``ProcessWorker.call``): a reply error keeps its kind (exception,
 invalid_output: the worker stays usable; memory: the worker is killed); no reply within the
@@ -58,7 +60,11 @@ _MB = 1 << 20
 
 @dataclass(frozen=True)
 class LaunchSpec:
-    """Everything needed to start one worker process; what a wrapping backend rewrites."""
+    """Everything needed to start one worker process; what a wrapping backend rewrites.
+
+    ``argv`` runs ``worker_main.py`` with ``pass_fds`` (request, reply) then ``worker_args``
+    (source path, module name, request size limit); a zygote passes those to a fork instead.
+    """
 
     argv: tuple[str, ...]
     env: dict[str, str]
@@ -66,6 +72,8 @@ class LaunchSpec:
     pass_fds: tuple[int, ...]
     output_fd: int
     confinement: confine.Confinement
+    limits: Limits
+    worker_args: tuple[str, ...]
 
 
 class ProcessSandbox:
@@ -123,14 +131,16 @@ class ProcessSandbox:
         request_r, request_w = os.pipe2(os.O_CLOEXEC)
         reply_r, reply_w = os.pipe2(os.O_CLOEXEC)
         output_r, output_w = os.pipe2(os.O_CLOEXEC)
+        worker_args = (source_path, module_name, str(max_message))
         spec = LaunchSpec(
-            argv=(self.python, *_PYTHON_FLAGS, worker_main, str(request_r), str(reply_w))
-            + (source_path, module_name, str(max_message)),
+            argv=(self.python, *_PYTHON_FLAGS, worker_main, str(request_r), str(reply_w), *worker_args),
             env=env,
             cwd=scratch,
             pass_fds=(request_r, reply_w),
             output_fd=output_w,
             confinement=confinement,
+            limits=limits,
+            worker_args=worker_args,
         )
         try:
             workspace.proc = self.launch(spec)

@@ -39,7 +39,8 @@ MAX_MESSAGE_TEXT = 64 * 1024  # traceback text kept per failure (head and tail)
 _source = ""  # the candidate's source text, for tracebacks
 
 
-def main(argv: list[str]) -> int:
+def main(argv: list[str], wire: Any = None) -> int:
+    """Serve one candidate; ``wire`` is the codec module when a zygote has it loaded already."""
     if len(argv) != 5:
         sys.stderr.write(f"usage: worker_main.py REQUEST_FD REPLY_FD SOURCE MODULE MAX_REQUEST_BYTES (got {argv!r})\n")
         return 2
@@ -47,7 +48,7 @@ def main(argv: list[str]) -> int:
     source_path, module_name, max_request = argv[2], argv[3], int(argv[4])
     os.set_inheritable(request_fd, False)
     os.set_inheritable(reply_fd, False)
-    wire = _load_wire()
+    wire = wire or _load_wire()
     sys.argv = [source_path]
     _add_site_packages()
     filename = f"{module_name}.py"  # the name tracebacks show; stable across workers

@@ -77,19 +77,27 @@ class Workspace:
     def stop(self) -> tuple[int | None, Any]:
         """Kill the worker and every process it started, then reap it; idempotent.
 
-        Returns the worker's wait status and rusage (None if something else reaped it).
+        Returns the worker's wait status and rusage (None if something else reaped it). A
+        process handle with a ``reap()`` method (a zygote's child, which is not ours to wait
+        for; a wrapper that reports signals as exit codes) is reaped through it.
         """
         if self.proc is not None and not self._stopped:
             self._stopped = True
             self.survivors = reaper.terminate(self.proc.pid, uid=self.uid)
             if self.channel is not None:
                 self.channel.drain_output()  # its last words
+            reap = getattr(self.proc, "reap", None)
             try:
-                _, self._status, self._usage = os.wait4(self.proc.pid, 0)
-                self.proc.returncode = os.waitstatus_to_exitcode(self._status)
+                if reap is not None:
+                    self._status, self._usage = reap()
+                else:
+                    _, self._status, self._usage = os.wait4(self.proc.pid, 0)
             except ChildProcessError:
-                if self.proc.returncode is None:
-                    self.proc.returncode = -signal.SIGKILL
+                pass
+            if self._status is not None:
+                self.proc.returncode = os.waitstatus_to_exitcode(self._status)
+            elif self.proc.returncode is None:
+                self.proc.returncode = -signal.SIGKILL
         return self._status, self._usage
 
     def release(self) -> None:

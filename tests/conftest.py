@@ -18,3 +18,24 @@ def _no_real_llm_keys(monkeypatch):
     for key in list(os.environ):
         if key.endswith("_API_KEY") and key != "EVOLVE_TEST_API_KEY":
             monkeypatch.delenv(key, raising=False)
+
+
+@pytest.fixture(scope="session")
+def docker_daemon():
+    """The session's docker daemon (reused, or started and stopped here); see docker_daemon.py."""
+    from docker_daemon import DockerDaemon
+
+    daemon = DockerDaemon()
+    yield daemon
+    daemon.stop()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _close_zygotes():
+    """Warm sandboxes (zygotes) made by the tests live for the session; stop them at its end."""
+    yield
+    from sandbox import close_shared
+    from sandbox_backends import close_warm
+
+    close_warm()
+    close_shared()

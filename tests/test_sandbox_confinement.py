@@ -17,13 +17,17 @@ import time
 import pytest
 
 from process_sandbox_helpers import FAST, ROOT, alive, assert_nothing_left, failure_of, needs_root, start
-from sandbox import FailureKind, Limits, reaper, syscalls
+from sandbox import FailureKind, Limits, SandboxError, reaper, syscalls
 from sandbox.process import ProcessSandbox
+from sandbox.zygote import WarmProcessSandbox
+from sandbox_backends import make, variant_params
 
 
-@pytest.fixture(scope="module")
-def sandbox() -> ProcessSandbox:
-    return ProcessSandbox()
+@pytest.fixture(scope="module", params=variant_params(docker=False))
+def sandbox(request) -> ProcessSandbox:
+    """Every local variant (process, bwrap; spawned and warm) must pass the same contract."""
+    backend, options = request.param
+    return make(request, backend, options)
 
 
 def test_worker_runs_in_private_scratch_with_own_uid(sandbox):
@@ -58,6 +62,8 @@ def test_environment_is_an_allow_list_without_secrets(sandbox, monkeypatch):
     assert env["HOME"] == worker.scratch and env["TMPDIR"].startswith(worker.scratch)
     assert env["CUDA_VISIBLE_DEVICES"] == "" and env["OMP_NUM_THREADS"] == "1" and env["PYTHONHASHSEED"] == "0"
     assert env["PROBLEM_SEED"] == "7"
+    if sandbox.name == "bwrap":
+        assert env.pop("PWD", worker.scratch) == worker.scratch  # bubblewrap sets it to the directory it enters
     allowed = {"PATH", "LANG", "LC_ALL", "TZ", "HOME", "TMPDIR", "CUDA_VISIBLE_DEVICES", "PROBLEM_SEED", "LC_CTYPE"}
     allowed |= {"OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "PYTHONHASHSEED", "PYTHONDONTWRITEBYTECODE"}
     assert set(env) <= allowed
@@ -70,6 +76,10 @@ def test_extra_env_cannot_override_what_the_sandbox_owns(sandbox):
 
 def test_gpu_devices_become_cuda_visible_devices(sandbox):
     limits = Limits(gpu_devices=("0", "2"))
+    if sandbox.name == "bwrap" and not (os.path.exists("/dev/nvidia0") and os.path.exists("/dev/nvidia2")):
+        with pytest.raises(SandboxError, match="/dev/nvidia0"):  # bwrap binds the device nodes: none, no start
+            sandbox.start("x = 1\n", limits)
+        return
     with start(sandbox, "import os\ndef cvd():\n    return os.environ['CUDA_VISIBLE_DEVICES']\n", limits) as worker:
         assert worker.call("cvd") == "0,2"
 
@@ -106,25 +116,32 @@ def test_root_private_directories_are_unreadable(sandbox, tmp_path):
             try:
                 with open(path) as f:
                     return f.read()
-            except PermissionError:
+            except (PermissionError, FileNotFoundError):  # bwrap: not even in the worker's view
                 return "denied"
     """
     with start(sandbox, source) as worker:
         assert worker.call("read", str(private / "secrets.toml")) == "denied"
-        assert worker.call("read", "/proc/1/environ") == "denied"
+        init = worker.call("read", "/proc/1/environ")
+        if sandbox.name == "bwrap" and init != "denied":  # pid 1 of bwrap's own pid namespace: the worker's init
+            assert f"HOME={worker.scratch}" in init and "sk-" not in init
+        else:
+            assert init == "denied"
 
 
 def test_file_size_limit_stops_large_writes(sandbox):
     source = """
+        import os
         def write(mb):
             with open("big.bin", "wb") as f:
                 f.write(b"x" * (mb << 20))
+        def size():
+            return os.path.getsize("big.bin")
     """
     with start(sandbox, source, Limits(max_file_mb=1)) as worker:
         worker.call("write", 1)
         failure = failure_of(worker, "write", 2)
         assert failure.kind is FailureKind.EXCEPTION and "File too large" in failure.message
-        assert os.path.getsize(os.path.join(worker.scratch, "big.bin")) == 1 << 20
+        assert worker.call("size") == 1 << 20  # asked inside: under bwrap the scratch is a private tmpfs
 
 
 def test_process_limit_binds(sandbox):
@@ -186,25 +203,42 @@ DAEMON = """
 
 def test_setsid_daemon_does_not_outlive_close(sandbox):
     worker = start(sandbox, DAEMON)
-    daemon = worker.call("daemonize")
+    daemon = host_pid(worker, worker.call("daemonize"))
     assert alive(daemon) and os.getpgid(daemon) != worker.pid
     worker.close()
     assert not alive(daemon)
     assert_nothing_left(worker)
 
 
+def host_pid(worker, pid: int) -> int:
+    """Our pid of the worker's process that reported ``pid``, maybe from its own pid namespace (bwrap)."""
+    for name in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{name}/status") as f:
+                fields = dict(line.split(":", 1) for line in f)
+        except OSError:
+            continue
+        if fields["NSpid"].split()[-1] == str(pid) and int(fields["Uid"].split()[0]) == worker.uid:
+            return int(name)
+    raise AssertionError(f"no process of uid {worker.uid} is pid {pid} in a child pid namespace")
+
+
 @needs_root
-def test_unprivileged_mode_kills_descendants_through_the_subreaper(monkeypatch):
+@pytest.mark.parametrize("kind", [ProcessSandbox, WarmProcessSandbox], ids=["spawn", "warm"])
+def test_unprivileged_mode_kills_descendants_through_the_subreaper(monkeypatch, kind):
     """Without a private uid the cleanup is the process tree; exercise that path as root."""
-    sandbox = ProcessSandbox()
+    sandbox = kind()
     monkeypatch.setattr(sandbox, "privileged", False)
     monkeypatch.setattr(sandbox, "uid_pool", None)
-    worker = start(sandbox, DAEMON)
-    assert worker.uid == 0 and worker.network_isolated  # a user namespace cut the network
-    daemon = worker.call("daemonize")
-    assert alive(daemon)
-    worker.close()
-    assert not alive(daemon) and not alive(worker.pid)
+    try:
+        worker = start(sandbox, DAEMON)
+        assert worker.uid == 0 and worker.network_isolated  # a user namespace cut the network
+        daemon = worker.call("daemonize")
+        assert alive(daemon)
+        worker.close()
+        assert not alive(daemon) and not alive(worker.pid)
+    finally:
+        getattr(sandbox, "close", lambda: None)()
 
 
 
