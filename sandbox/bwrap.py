@@ -30,7 +30,7 @@ import weakref
 from typing import Any, Iterable
 
 from sandbox.api import CandidateFailure, Limits, SandboxError, SandboxInfo
-from sandbox.process import LaunchSpec, ProcessSandbox
+from sandbox.process import LaunchSpec, ProcessSandbox, popen_options
 from sandbox.zygote import WarmProcessSandbox, owned_temp_dir
 
 #: Top-level system directories shown read-only (symlinks, as on merged-usr systems, are recreated).
@@ -226,19 +226,7 @@ class BwrapSandbox(ProcessSandbox):
         gpus = spec.env.get("CUDA_VISIBLE_DEVICES", "")
         nodes = gpu_device_nodes([d for d in gpus.split(",") if d])
         argv = bwrap_argv(self.bwrap, spec, python=self.python, tmp_mb=self.tmp_mb, gpu_nodes=nodes)
-        return BwrapProcess(
-            argv,
-            stdin=subprocess.DEVNULL,
-            stdout=spec.output_fd,
-            stderr=spec.output_fd,
-            cwd=spec.cwd,
-            env=spec.env,
-            pass_fds=spec.pass_fds,
-            close_fds=True,
-            start_new_session=True,
-            umask=0o077,
-            preexec_fn=spec.confinement.preexec,
-        )
+        return BwrapProcess(argv, **popen_options(spec))
 
     def info(self) -> SandboxInfo:
         base = super().info()

@@ -36,7 +36,7 @@ from sandbox import confine
 from sandbox.api import CandidateFailure, FailureKind, Limits, SandboxError, SandboxInfo
 from sandbox.channel import Channel, OutputCapture, WorkerExited
 from sandbox.docker_image import default_image
-from sandbox.process import ProcessWorker
+from sandbox.process import ProcessWorker, encode_source
 from sandbox.uids import UidPool
 from sandbox.workspace import RUNTIME_DIR, Workspace
 
@@ -107,12 +107,7 @@ class DockerSandbox:
         module_name: str = "candidate",
         extra_env: Mapping[str, str] | None = None,
     ) -> DockerWorker:
-        if not module_name.isidentifier():
-            raise ValueError(f"module_name {module_name!r} is not a Python identifier")
-        try:
-            encoded = source.encode("utf-8")
-        except UnicodeEncodeError as exc:
-            raise CandidateFailure(FailureKind.SYNTAX, f"the source is not valid text: {exc}") from None
+        encoded = encode_source(source, module_name)
         workspace = ContainerWorkspace()
         try:
             return self._start(workspace, encoded, limits, module_name, extra_env)

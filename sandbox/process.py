@@ -29,13 +29,12 @@ Failure classification (see ``ProcessWorker.call``): a reply error keeps its kin
 invalid_output: the worker stays usable; memory: the worker is killed); no reply within the
 deadline is TIMEOUT; output past ``max_output_bytes`` or a reply past ``max_message_mb`` is
 SANDBOX_VIOLATION; a death is TIMEOUT when the CPU limit killed it, MEMORY when identifiable
-(``classify_exit``), CRASH otherwise; garbage on the reply pipe is CRASH ("broken protocol").
+(``sandbox.exits.classify_exit``), CRASH otherwise; garbage on the reply pipe is CRASH ("broken protocol").
 """
 
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 import tempfile
@@ -47,6 +46,7 @@ from typing import Any, Mapping
 from sandbox import confine, reaper, wire
 from sandbox.api import CallStats, CandidateFailure, FailureKind, Limits, SandboxError, SandboxInfo
 from sandbox.channel import Channel, ChannelTimeout, OutputCapture, OutputFlood, ProtocolError, WorkerExited
+from sandbox.exits import classify_exit
 from sandbox.uids import UidPool
 from sandbox.workspace import TMP_DIR, Workspace
 
@@ -54,7 +54,6 @@ from sandbox.workspace import TMP_DIR, Workspace
 #: sys.path; -B: no .pyc writes. Not -I: it would also drop PYTHONHASHSEED, which the
 #: sandbox fixes for reproducibility; the environment is built from scratch anyway.
 _PYTHON_FLAGS = ("-S", "-P", "-B", "-X", "faulthandler")
-_MEMORY_WORDS = ("MemoryError", "Cannot allocate memory", "out of memory", "std::bad_alloc")
 _MB = 1 << 20
 
 
@@ -74,6 +73,32 @@ class LaunchSpec:
     confinement: confine.Confinement
     limits: Limits
     worker_args: tuple[str, ...]
+
+
+def encode_source(source: str, module_name: str) -> bytes:
+    """The candidate's source as UTF-8, after checking ``module_name`` (every backend's first step)."""
+    if not module_name.isidentifier():
+        raise ValueError(f"module_name {module_name!r} is not a Python identifier")
+    try:
+        return source.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise CandidateFailure(FailureKind.SYNTAX, f"the source is not valid text: {exc}") from None
+
+
+def popen_options(spec: "LaunchSpec") -> dict[str, Any]:
+    """Popen arguments of every spawned worker: output pipe, scrubbed env, own session, confinement."""
+    return dict(
+        stdin=subprocess.DEVNULL,
+        stdout=spec.output_fd,
+        stderr=spec.output_fd,
+        cwd=spec.cwd,
+        env=spec.env,
+        pass_fds=spec.pass_fds,
+        close_fds=True,
+        start_new_session=True,
+        umask=0o077,
+        preexec_fn=spec.confinement.preexec,
+    )
 
 
 class ProcessSandbox:
@@ -104,12 +129,7 @@ class ProcessSandbox:
         module_name: str = "candidate",
         extra_env: Mapping[str, str] | None = None,
     ) -> ProcessWorker:
-        if not module_name.isidentifier():
-            raise ValueError(f"module_name {module_name!r} is not a Python identifier")
-        try:
-            encoded = source.encode("utf-8")
-        except UnicodeEncodeError as exc:
-            raise CandidateFailure(FailureKind.SYNTAX, f"the source is not valid text: {exc}") from None
+        encoded = encode_source(source, module_name)
         workspace = Workspace()
         try:
             return self._start(workspace, encoded, limits, module_name, extra_env)
@@ -174,19 +194,7 @@ class ProcessSandbox:
         threads; ``Confinement.preexec`` only makes system calls prepared in the parent and
         imports nothing, which keeps the window small. A fork server will remove it.
         """
-        return subprocess.Popen(
-            spec.argv,
-            stdin=subprocess.DEVNULL,
-            stdout=spec.output_fd,
-            stderr=spec.output_fd,
-            cwd=spec.cwd,
-            env=spec.env,
-            pass_fds=spec.pass_fds,
-            close_fds=True,
-            start_new_session=True,
-            umask=0o077,
-            preexec_fn=spec.confinement.preexec,
-        )
+        return subprocess.Popen(spec.argv, **popen_options(spec))
 
     def _confinement(self, limits: Limits, uid: int | None) -> confine.Confinement:
         if not self.privileged:
@@ -358,31 +366,6 @@ _STARTUP_PREFIX = {
 }
 
 
-def classify_exit(status: int | None, usage: Any, tail: str, limits: Limits, what: str) -> tuple[FailureKind, str]:
-    """Why a worker died on its own, from its wait status, rusage and last output.
-
-    TIMEOUT: SIGXCPU, or SIGKILL with the CPU time at the limit (RLIMIT_CPU's hard limit,
-    when the candidate ignored SIGXCPU). MEMORY: the last output mentions an allocation
-    failure, or SIGKILL at 90% of the memory limit resident (an OOM killer). CRASH: the rest.
-    """
-    cpu_s = usage.ru_utime + usage.ru_stime if usage is not None else 0.0
-    cpu_limit = limits.effective_cpu_s()
-    mentions_memory = any(word in tail for word in _MEMORY_WORDS)
-    if status is not None and os.WIFSIGNALED(status):
-        sig = os.WTERMSIG(status)
-        name = _signal_name(sig)
-        if sig == signal.SIGXCPU or (sig == signal.SIGKILL and cpu_s >= cpu_limit - 0.5):
-            return FailureKind.TIMEOUT, f"the worker used up its CPU-time limit of {cpu_limit} s during {what}"
-        resident_mb = usage.ru_maxrss / 1024 if usage is not None else 0.0
-        if mentions_memory or (sig == signal.SIGKILL and resident_mb >= 0.9 * limits.memory_mb):
-            return FailureKind.MEMORY, f"the worker was killed by {name}, out of memory, during {what}"
-        return FailureKind.CRASH, f"the worker was killed by signal {name} during {what}"
-    code = os.waitstatus_to_exitcode(status) if status is not None else "unknown"
-    if mentions_memory and code != 0:
-        return FailureKind.MEMORY, f"the worker exited with code {code}, out of memory, during {what}"
-    return FailureKind.CRASH, f"the worker exited with code {code} during {what}"
-
-
 def _has_own_netns(pid: int) -> bool:
     try:
         return os.stat(f"/proc/{pid}/ns/net").st_ino != os.stat("/proc/self/ns/net").st_ino
@@ -396,10 +379,3 @@ def _read_available(fd: int) -> str:
         return os.read(fd, 65536).decode("utf-8", errors="replace")
     except OSError:
         return ""
-
-
-def _signal_name(sig: int) -> str:
-    try:
-        return signal.Signals(sig).name
-    except ValueError:
-        return str(sig)
