@@ -63,7 +63,9 @@ def test_container_is_locked_down_and_removed_on_close(docker_sandbox):
     worker = docker_sandbox.start("def f(x):\n    return x * 2\n", LIMITS)
     try:
         assert worker.call("f", 21) == 42
-        (container,) = client.containers.list(filters={"label": "evolve.sandbox"})
+        running = client.containers.list(filters={"label": "evolve.sandbox"})
+        assert len(running) == 1  # exactly this worker's container is running
+        container = running[0]
         host = container.attrs["HostConfig"]
         assert host["NetworkMode"] == "none" and host["ReadonlyRootfs"] is True
         assert host["CapDrop"] == ["ALL"] and host["SecurityOpt"] == ["no-new-privileges"]
@@ -73,7 +75,8 @@ def test_container_is_locked_down_and_removed_on_close(docker_sandbox):
         assert container.attrs["Config"]["User"] == f"{worker.uid}:{worker.uid}"
     finally:
         worker.close()
-    assert client.containers.list(all=True, filters={"label": "evolve.sandbox"}) == []
+    remaining = client.containers.list(all=True, filters={"label": "evolve.sandbox"})
+    assert container.id not in {c.id for c in remaining}  # removed, not just stopped
 
 
 @pytest.mark.docker
