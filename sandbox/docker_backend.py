@@ -45,6 +45,7 @@ _MB = 1 << 20
 _IPC_DIR = "ipc"
 _SYSTEM_PATH = "/usr/local/bin:/usr/bin:/bin"
 _LABEL = "evolve.sandbox"
+_OWNER = "evolve.owner"  # "<hostname>:<pid>" of the trusted process that created the container
 
 
 def device_requests(gpu_devices: tuple[str, ...]) -> list[Any]:
@@ -97,6 +98,7 @@ class DockerSandbox:
                     self._client = docker.from_env(timeout=60)
             except docker.errors.DockerException as exc:
                 raise SandboxError(f"cannot reach the docker daemon (DOCKER_HOST={os.environ.get('DOCKER_HOST', 'unset')}): {exc}") from None
+            remove_orphans(self._client)
         return self._client
 
     def start(
@@ -188,7 +190,7 @@ class DockerSandbox:
                 volumes={runtime: {"bind": "/sandbox", "mode": "ro"}, ipc: {"bind": "/ipc", "mode": "ro"}},
                 device_requests=device_requests(limits.gpu_devices) or None,
                 log_config=docker.types.LogConfig(type="json-file", config={"max-size": "1m", "max-file": "1"}),
-                labels={_LABEL: "worker"},
+                labels={_LABEL: "worker", _OWNER: _owner()},
             )
         except docker.errors.ImageNotFound:
             raise SandboxError(f"docker image {self.image} not found: build it with `python -m sandbox.docker_image`") from None
@@ -302,3 +304,37 @@ def _accept(listeners: dict[str, socket.socket], container: Any, timeout_s: floa
         if time.monotonic() > deadline:
             raise CandidateFailure(FailureKind.TIMEOUT, f"the container did not start within {timeout_s:g} s (startup_timeout_s)")
     return accepted
+
+
+def _owner() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def remove_orphans(client: Any) -> int:
+    """Remove sandbox containers whose creating process on this host is gone (a killed controller's).
+
+    A worker removes its container on close; only a trusted process killed outright leaves
+    one behind, so the next sandbox on the same host cleans up. Returns how many it removed.
+    """
+    host = socket.gethostname()
+    removed = 0
+    for container in client.containers.list(all=True, filters={"label": _LABEL}):
+        owner_host, _, pid = container.labels.get(_OWNER, "").rpartition(":")
+        if owner_host != host or not pid.isdigit() or _pid_alive(int(pid)):
+            continue
+        try:
+            container.remove(force=True)
+            removed += 1
+        except Exception:  # already gone, or being removed by another cleaner: either way not ours to fail on
+            continue
+    return removed
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

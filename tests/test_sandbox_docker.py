@@ -93,3 +93,30 @@ def test_a_gpu_worker_asks_the_daemon_for_exactly_its_devices(docker_sandbox):
         assert "CUDA_VISIBLE_DEVICES=0" in container.attrs["Config"]["Env"]
     finally:
         container.remove(force=True)
+
+
+@pytest.mark.docker
+@pytest.mark.slow
+def test_containers_of_a_killed_controller_are_removed_by_the_next_sandbox(docker_sandbox):
+    import os
+    import socket
+    import subprocess
+
+    from sandbox.docker_backend import remove_orphans
+
+    client = docker_sandbox.client()
+    dead = subprocess.Popen(["true"])
+    dead.wait()  # a pid that no longer exists: the "killed controller"
+    host = socket.gethostname()
+    orphan = client.containers.create(
+        docker_sandbox.image, "true", labels={"evolve.sandbox": "worker", "evolve.owner": f"{host}:{dead.pid}"}
+    )
+    alive = client.containers.create(
+        docker_sandbox.image, "true", labels={"evolve.sandbox": "worker", "evolve.owner": f"{host}:{os.getpid()}"}
+    )
+    try:
+        assert remove_orphans(client) >= 1
+        remaining = {c.id for c in client.containers.list(all=True, filters={"label": "evolve.sandbox"})}
+        assert orphan.id not in remaining and alive.id in remaining
+    finally:
+        alive.remove(force=True)
