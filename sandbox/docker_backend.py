@@ -33,6 +33,7 @@ import time
 from typing import Any, Mapping
 
 from sandbox import confine
+from sandbox.reaper import pid_alive
 from sandbox.api import CandidateFailure, FailureKind, Limits, SandboxError, SandboxInfo
 from sandbox.channel import Channel, OutputCapture, WorkerExited
 from sandbox.docker_image import default_image
@@ -320,7 +321,7 @@ def remove_orphans(client: Any) -> int:
     removed = 0
     for container in client.containers.list(all=True, filters={"label": _LABEL}):
         owner_host, _, pid = container.labels.get(_OWNER, "").rpartition(":")
-        if owner_host != host or not pid.isdigit() or _pid_alive(int(pid)):
+        if owner_host != host or not pid.isdigit() or pid_alive(int(pid)):
             continue
         try:
             container.remove(force=True)
@@ -328,13 +329,3 @@ def remove_orphans(client: Any) -> int:
         except Exception:  # already gone, or being removed by another cleaner: either way not ours to fail on
             continue
     return removed
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True

@@ -48,6 +48,17 @@ def _field(status: bytes, name: bytes) -> bytes:
     return status[start : status.index(b"\n", start)].strip()
 
 
+def pid_alive(pid: int) -> bool:
+    """Whether a process with this pid exists (ours or someone else's)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def live_pids_of_uid(uid: int) -> list[int]:
     """Pids of non-zombie processes whose real uid is ``uid``."""
     found = []

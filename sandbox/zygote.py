@@ -30,6 +30,7 @@ import weakref
 from typing import Any, Callable, Sequence
 
 from sandbox import confine
+from sandbox.reaper import pid_alive
 from sandbox.api import DEFAULT_PRELOAD, SandboxError
 from sandbox.process import LaunchSpec, ProcessSandbox
 
@@ -69,21 +70,11 @@ def owned_temp_dir(kind: str) -> str:
     prefix = f"evolve-{kind}-"
     for name in os.listdir(root):
         owner = name[len(prefix):].split("-", 1)[0]
-        if name.startswith(prefix) and owner.isdigit() and not _alive(int(owner)):
+        if name.startswith(prefix) and owner.isdigit() and not pid_alive(int(owner)):
             path = os.path.join(root, name)
             if os.lstat(path).st_uid == os.geteuid():
                 shutil.rmtree(path, ignore_errors=True)
     return tempfile.mkdtemp(prefix=f"{prefix}{os.getpid()}-", dir=root)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def make_runtime_dir() -> str:
