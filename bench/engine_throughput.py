@@ -26,7 +26,7 @@ from pathlib import Path
 
 from evolve.controller import Controller
 from evolve.engine import execute
-from evolve.evaluation import EvaluationRequest
+from evolve.evaluation import EvaluationRequest, request_for
 from evolve.executor import LocalExecutor
 from evolve.problem import load_problem
 from evolve.program import EvaluationResult
@@ -59,10 +59,7 @@ def engine_only(candidates: int, out: Path) -> float:
 
 def evaluations_only(candidates: int, workers: int) -> float:
     problem = load_problem("circle_packing")
-    request = EvaluationRequest(
-        problem_dir=str(problem.root), code=problem.initial_code, limits=problem.config.limits.to_sandbox(),
-        sandbox=problem.config.run.sandbox,
-    )
+    request = request_for(problem.config, str(problem.root), problem.initial_code)
     executor = LocalExecutor(workers, 60)
 
     async def go() -> None:

@@ -24,7 +24,7 @@ from typing import Callable
 
 from evolve.archive import Archive, Elite
 from evolve.edits import evolvable_text
-from evolve.evaluation import EvaluationRequest
+from evolve.evaluation import request_for
 from evolve.executor import Executor
 from evolve.novelty import NoveltyIndex
 from evolve.program import Program, Proposal
@@ -226,15 +226,7 @@ class Controller:
         return program
 
     async def _evaluate_and_insert(self, program: Program, proposal: Proposal | None = None) -> bool:
-        request = EvaluationRequest(
-            problem_dir=str(self.run.problem.root),
-            code=program.code,
-            limits=self.config.limits.to_sandbox(),
-            sandbox=self.config.run.sandbox,
-            required_features=tuple(a.name for a in self.config.features),
-            warm_start=self.config.run.warm_start,
-            preload=tuple(self.config.run.preload),
-        )
+        request = request_for(self.config, str(self.run.problem.root), program.code)
         result = await self.executor.evaluate(request)
         program.evaluation = result
         self.run.db.add_evaluation(program.id, result)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 
 from evolve.controller import Controller, Observer
-from evolve.evaluation import EvaluationRequest, evaluate_program
+from evolve.evaluation import evaluate_program, request_for
 from evolve.executor import LocalExecutor
 from evolve.problem import Problem
 from evolve.program import EvaluationResult
@@ -47,14 +47,5 @@ def execute(run: Run, observer: Observer | None = None) -> RunProgress:
 
 def score_source(problem: Problem, code: str, sandbox: str | None = None) -> EvaluationResult:
     """Evaluate one program with the problem's evaluator in this process (for `evolve check`)."""
-    config = problem.config
-    request = EvaluationRequest(
-        problem_dir=str(problem.root),
-        code=code,
-        limits=config.limits.to_sandbox(),
-        sandbox=sandbox or config.run.sandbox,
-        required_features=tuple(a.name for a in config.features),
-        warm_start=config.run.warm_start,
-        preload=tuple(config.run.preload),
-    )
+    request = request_for(problem.config, str(problem.root), code, sandbox)
     return evaluate_program(request)

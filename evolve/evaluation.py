@@ -22,10 +22,14 @@ import traceback
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
+from typing import TYPE_CHECKING
 
 from evaluators import Candidate, Evaluation, InvalidOutput
 from evolve.program import EvaluationResult
 from sandbox import DEFAULT_PRELOAD, CandidateFailure, FailureKind, Limits, get_sandbox
+
+if TYPE_CHECKING:
+    from evolve.config import ProblemConfig
 
 _MAX_TEXT = 4000  # characters of feedback/messages/output kept per evaluation
 
@@ -41,6 +45,19 @@ class EvaluationRequest:
     required_features: tuple[str, ...] = ()
     warm_start: bool = True  # fork workers from the sandbox's zygote
     preload: tuple[str, ...] = DEFAULT_PRELOAD  # what that zygote imports
+
+
+def request_for(config: "ProblemConfig", problem_dir: str, code: str, sandbox: str | None = None) -> EvaluationRequest:
+    """The request scoring ``code`` under ``config``: the one place settings reach evaluations."""
+    return EvaluationRequest(
+        problem_dir=problem_dir,
+        code=code,
+        limits=config.limits.to_sandbox(),
+        sandbox=sandbox or config.run.sandbox,
+        required_features=tuple(axis.name for axis in config.features),
+        warm_start=config.run.warm_start,
+        preload=tuple(config.run.preload),
+    )
 
 
 def evaluate_program(request: EvaluationRequest) -> EvaluationResult:
