@@ -107,7 +107,7 @@ def run(
             store_text=False if no_store_text else None,
             record=str(record.resolve()) if record else None, replay=str(replay.resolve()) if replay else None,
         )
-        _check_sandbox(config.run.sandbox)
+        config = config.with_overrides("run", sandbox=_check_sandbox(config.run.sandbox))
         _check_llm(config)
         handle = create_run(loaded, config, out)
     except (ConfigError, ValueError) as exc:
@@ -158,6 +158,7 @@ def status(run_dir: Path = RunArg) -> None:
     table.add_row("failures", ", ".join(f"{k} {n}" for k, n in db.failure_counts().items()) or "none")
     table.add_row("proposals", ", ".join(f"{k} {n}" for k, n in db.proposal_outcomes().items()) or "none")
     table.add_row("LLM", f"{totals.llm_calls} calls, ${totals.llm_cost:.4f}")
+    table.add_row("sandbox", config.run.sandbox)
     console.print(table)
     handle.close()
 
@@ -215,8 +216,7 @@ def check(
     """Validate a problem folder and score its seed program and baselines."""
     try:
         loaded = load_problem(problem)
-        if sandbox:
-            _check_sandbox(sandbox)
+        sandbox = _check_sandbox(sandbox or loaded.config.run.sandbox)
     except (ConfigError, ValueError) as exc:
         _fail(str(exc))
     console.print(f"[green]✓[/] {loaded.root}: problem.toml, initial.py and evaluate.py are valid")
@@ -315,17 +315,25 @@ def _open(run_dir: Path, readonly: bool = False) -> Run:
         raise  # unreachable
 
 
-def _check_sandbox(name: str) -> None:
-    """Fail before the run starts when the chosen backend cannot run here ('auto' warns and falls back)."""
-    from sandbox import SandboxError, get_sandbox
+def _check_sandbox(name: str) -> str:
+    """The concrete backend ``name`` runs as here; fail before the run starts if it cannot run.
+
+    ``auto`` is resolved once, here, with its fallback warning printed once; the run stores
+    the concrete name, so its evaluator processes neither probe again nor repeat the warning.
+    """
+    from sandbox import SandboxError, get_sandbox, resolve
 
     try:
-        backend = get_sandbox(name)  # ValueError naming the choices
+        concrete, why = resolve(name)
+        backend = get_sandbox(concrete)  # ValueError naming the choices
     except SandboxError as exc:
         raise ValueError(str(exc)) from None
     info = backend.info()
     if not info.available:
         raise ValueError(f"sandbox {name!r} cannot run here: {info.reason}")
+    if why:
+        errors.print(f"[yellow]warning:[/] sandbox {name!r}: {escape(why)}", highlight=False)
+    return concrete
 
 
 if __name__ == "__main__":

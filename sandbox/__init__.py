@@ -57,23 +57,37 @@ def get_sandbox(name: str = "auto", *, warm: bool = True, preload: Sequence[str]
         return _SHARED[key]
 
 
-def _make(name: str, warm: bool, preload: tuple[str, ...]) -> Sandbox:
-    if name in ("auto", "bwrap"):
-        from sandbox.bwrap import BwrapSandbox, WarmBwrapSandbox, probe
+def resolve(name: str) -> tuple[str, str]:
+    """The concrete backend ``name`` stands for here, and why it is not the best one ('' if it is).
 
-        reason = probe()
-        if not reason:
-            return WarmBwrapSandbox(preload=preload) if warm else BwrapSandbox()
-        if name == "bwrap":
-            raise SandboxError(f"the bwrap backend cannot run here: {reason}")
-        warnings.warn(
-            f"sandbox 'auto': bubblewrap cannot run here ({reason}); falling back to the 'process' backend,"
-            " which cannot hide world-readable files or give candidates a private /tmp."
-            " Install bubblewrap (apt-get install bubblewrap) or choose --sandbox process to silence this.",
-            stacklevel=3,
-        )
-        name = "process"
-    if name == "process":
+    ``auto`` is ``bwrap`` where a real bwrap worker starts, else ``process`` with the reason;
+    ``bwrap`` asked for by name where it cannot run is a SandboxError, never a downgrade.
+    """
+    if name not in ("auto", "bwrap"):
+        return name, ""
+    from sandbox.bwrap import probe
+
+    reason = probe()
+    if not reason:
+        return "bwrap", ""
+    if name == "bwrap":
+        raise SandboxError(f"the bwrap backend cannot run here: {reason}")
+    return "process", (
+        f"bubblewrap cannot run here ({reason}); falling back to the 'process' backend, which cannot hide"
+        " world-readable files or give candidates a private /tmp. Install bubblewrap (apt-get install"
+        " bubblewrap) or choose --sandbox process to silence this."
+    )
+
+
+def _make(name: str, warm: bool, preload: tuple[str, ...]) -> Sandbox:
+    concrete, why = resolve(name)
+    if why:
+        warnings.warn(f"sandbox {name!r}: {why}", stacklevel=3)
+    if concrete == "bwrap":
+        from sandbox.bwrap import BwrapSandbox, WarmBwrapSandbox
+
+        return WarmBwrapSandbox(preload=preload) if warm else BwrapSandbox()
+    if concrete == "process":
         from sandbox.process import ProcessSandbox
         from sandbox.zygote import WarmProcessSandbox
 
@@ -105,4 +119,5 @@ __all__ = [
     "Worker",
     "close_shared",
     "get_sandbox",
+    "resolve",
 ]

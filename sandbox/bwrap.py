@@ -279,12 +279,11 @@ class WarmBwrapSandbox(WarmProcessSandbox, BwrapSandbox):
     def __init__(self, **kwargs: Any) -> None:
         self._zygote_scratch: str | None = None
         super().__init__(**kwargs)
-        if self.privileged and self.bwrap is not None:
-            pass  # the zygote's scratch root is made on first use (``scratch_root``)
-        elif self.bwrap is None:
+        if self.bwrap is None:
             self.zygote_error = "bubblewrap (bwrap) is not installed"
-        else:
+        elif not self.privileged:
             self.zygote_error = "a bwrap zygote needs root to give each worker its own uid"
+        # else: the zygote's scratch root is made on first use (``scratch_root``)
 
     @property
     def scratch_root(self) -> str:
