@@ -124,3 +124,19 @@ def test_sigkill_mid_run_then_resume_loses_nothing(tmp_path, tiny_problem):
     assert replayed.progress.evaluated == 41
     assert replayed.archive.fingerprint() == run.db.get_meta("archive_fingerprint")
     run.close()
+
+
+def test_auto_sandbox_without_bubblewrap_warns_once_and_records_process(tmp_path, tiny_problem):
+    """A fresh machine without bubblewrap: the run works on 'process' and says so, once."""
+    bin_dir = tmp_path / "bin"  # a PATH with this interpreter but no bwrap
+    bin_dir.mkdir()
+    (bin_dir / "python3").symlink_to(sys.executable)
+    result = evolve(
+        "run", tiny_problem, "--budget", 3, "--out", tmp_path / "runs", "--plain",
+        env={"PATH": str(bin_dir)},
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.count("warning: sandbox 'auto'") == 1
+    assert "bubblewrap" in result.stderr and "Traceback" not in result.stderr
+    status = evolve("status", _run_dir(result.stdout))
+    assert "sandbox" in status.stdout and "process" in status.stdout
