@@ -2,7 +2,8 @@
 
 A SEARCH is matched by whole lines, only inside blocks (never across a marker), at the
 strictest level that finds it: exact, trailing whitespace ignored, a uniform indentation
-shift (the REPLACE is re-indented by the same shift), blank lines ignored. Exactly one match
+shift (the REPLACE is re-indented by the same shift), blank lines ignored; a SEARCH indented
+with tabs is retried with them expanded to 4, then 8, columns. Exactly one match
 is required; no match produces an ``EditError`` pointing at the closest text, so the next
 prompt can say what to copy.
 """
@@ -128,6 +129,21 @@ def _apply_one(source: str, number: int, search_text: str, replace_text: str) ->
             f"SEARCH block {number} is empty; copy the exact lines to replace from the EVOLVE-BLOCK"
         )
     present = blocks(source)
+    variants = [(search, replace)]
+    if any("\t" in _indent(line) for line in search):  # a model that re-indented with tabs
+        variants += [(_expand_indent(search, width), _expand_indent(replace, width)) for width in (4, 8)]
+    for search_lines, replace_lines in variants:
+        edited = _apply_at_first_level(source, present, number, search_lines, replace_lines)
+        if edited is not None:
+            return edited
+    _raise_not_found(source, present, number, search)
+    raise AssertionError("unreachable")
+
+
+def _apply_at_first_level(
+    source: str, present: list[Block], number: int, search: list[str], replace: list[str]
+) -> str | None:
+    """The edited source at the strictest level with a match; None when no level matches."""
     for level in _LEVELS:
         hits = []
         for block in present:
@@ -146,8 +162,12 @@ def _apply_one(source: str, number: int, search_text: str, replace_text: str) ->
             block, lines, at, end, back = hits[0]
             lines[at:end] = [back(line) for line in replace]
             return source[: block.start] + "\n".join(lines) + source[block.end :]
-    _raise_not_found(source, present, number, search)
-    raise AssertionError("unreachable")
+    return None
+
+
+def _expand_indent(lines: list[str], width: int) -> list[str]:
+    """Lines with tabs in their indentation expanded to ``width`` columns (the rest untouched)."""
+    return [_indent(line).expandtabs(width) + line[len(_indent(line)) :] for line in lines]
 
 
 def _raise_not_found(source: str, present: list[Block], number: int, search: list[str]) -> None:
