@@ -63,6 +63,7 @@ def test_valid_diff_becomes_a_candidate_with_one_costed_call(server):
     proposal = propose(LLMProposer(config(server)))
     assert proposal.ok and "0.32 * np.cos" in proposal.code and "0.3 * np.cos" not in proposal.code
     assert proposal.kind == "diff" and proposal.summary == "Move the inner ring outwards a little."
+    assert proposal.proposer == "openai/loopback-model"  # recorded under the model that made it
     (call,) = proposal.usage["calls"]
     assert call["outcome"] == "ok" and call["model"] == "openai/loopback-model"
     assert (call["prompt_tokens"], call["completion_tokens"]) == (1000, 100)

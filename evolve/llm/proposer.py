@@ -26,6 +26,10 @@ from evolve.proposers.base import ProposalContext, ProposerBase
 
 
 class LLMProposer(ProposerBase):
+    """Proposals are recorded under the model that made them (``Proposal.proposer``), so the
+    database, the dashboard and ``evolve best`` say which model found what; "llm" is the
+    name of the proposer as a whole (used when no model was asked)."""
+
     name = "llm"
 
     def __init__(self, config: LLMConfig, *, caller: Caller | None = None) -> None:
@@ -68,7 +72,7 @@ class LLMProposer(ProposerBase):
             if outcome.outcome == BUDGET:
                 self.stop_reason = outcome.error
             self._observe_failure(model, usage)
-            return Proposal(self.name, kind, error=outcome.error, usage=usage)
+            return Proposal(model, kind, error=outcome.error, usage=usage)
         reply = outcome.result.text
         stored_reply = reply if self.config.store_text else ""  # summary too: it quotes the reply
         summary = summarize(reply) if self.config.store_text else ""
@@ -79,8 +83,8 @@ class LLMProposer(ProposerBase):
             if outcome.result.finish_reason == "length":
                 reason = f"the reply was cut off at the token limit (finish_reason=length): {reason}"
             self._observe_failure(model, usage)
-            return Proposal(self.name, kind, error=reason, reply=stored_reply, usage=usage, summary=summary)
-        return Proposal(self.name, kind, code=code, reply=stored_reply, usage=usage, summary=summary)
+            return Proposal(model, kind, error=reason, reply=stored_reply, usage=usage, summary=summary)
+        return Proposal(model, kind, code=code, reply=stored_reply, usage=usage, summary=summary)
 
     def observe(self, proposal: Proposal, parent_score: float | None, child_score: float | None) -> None:
         """Reward the model: improvement over the parent (0 when none, or no score) per dollar."""
