@@ -3,6 +3,8 @@ from pathlib import Path
 
 import pytest
 
+from sandbox_backends import make, variant_params
+
 TESTS = Path(__file__).resolve().parent
 TINY = TESTS / "fixture_problems" / "tiny"
 
@@ -39,3 +41,11 @@ def _close_zygotes():
 
     close_warm()
     close_shared()
+
+
+@pytest.fixture(scope="module", params=variant_params(docker=False))
+def sandbox(request):
+    """Every local sandbox variant (process, bwrap; spawned and warm), one module at a time:
+    the contract and confinement tests must pass on each. test_hostile.py overrides it to add docker."""
+    backend, options = request.param
+    return make(request, backend, options)

@@ -75,7 +75,7 @@ def test_curiosity_favours_unvisited_cells():
     rng = random.Random(1)
     picks = [archive.select_parent(0, rng, "curiosity").program_id for _ in range(20)]
     assert picks.count(2) > picks.count(1)  # under "fitness" id 1 (rank 0) would be favoured
-    many = [archive.select_parent(0, rng, "curiosity").program_id for _ in range(400)]
+    _ = [archive.select_parent(0, rng, "curiosity").program_id for _ in range(400)]
     assert archive.islands[0].visits[(2, 0)] > 99  # visits balance out: cell 2 catches up
 
 

@@ -20,14 +20,6 @@ from process_sandbox_helpers import FAST, ROOT, alive, assert_nothing_left, fail
 from sandbox import FailureKind, Limits, SandboxError, reaper, syscalls
 from sandbox.process import ProcessSandbox
 from sandbox.zygote import WarmProcessSandbox
-from sandbox_backends import make, variant_params
-
-
-@pytest.fixture(scope="module", params=variant_params(docker=False))
-def sandbox(request) -> ProcessSandbox:
-    """Every local variant (process, bwrap; spawned and warm) must pass the same contract."""
-    backend, options = request.param
-    return make(request, backend, options)
 
 
 def test_worker_runs_in_private_scratch_with_own_uid(sandbox):

@@ -17,14 +17,6 @@ import pytest
 from process_sandbox_helpers import FAST, alive, assert_nothing_left, failure_of, start
 from sandbox import CandidateFailure, FailureKind, Limits, Sandbox, SandboxError, Worker, get_sandbox, syscalls
 from sandbox.process import ProcessSandbox
-from sandbox_backends import make, variant_params
-
-
-@pytest.fixture(scope="module", params=variant_params(docker=False))
-def sandbox(request) -> ProcessSandbox:
-    """Every local variant (process, bwrap; spawned and warm) must pass the same contract."""
-    backend, options = request.param
-    return make(request, backend, options)
 
 
 # ----------------------------------------------------------------------------- normal calls
