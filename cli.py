@@ -12,12 +12,12 @@ from rich.markup import escape
 from rich.syntax import Syntax
 from rich.table import Table
 
-from evolve.config import ConfigError, ProblemConfig
-from evolve.controller import RunError
-from evolve.dashboard import Dashboard, PlainLog
-from evolve.engine import execute, score_source
+from evolve.config import ConfigError, LLMConfig, ProblemConfig
+from evolve.loop import RunError, execute, score_source
 from evolve.problem import builtin_problems, load_problem
-from evolve.run import Run, create_run, open_run
+from evolve.proposers import llm as llm_options
+from evolve.store import Run, create_run, open_run
+from evolve.views import Dashboard, PlainLog
 
 app = typer.Typer(
     help="LLM-driven algorithm discovery: evolve programs with MAP-Elites, scored by trusted evaluators.",
@@ -242,56 +242,28 @@ def models(
     timeout: float = typer.Option(30.0, "--timeout", min=0.1, help="Seconds to wait for each model."),
 ) -> None:
     """Check that each configured model answers, and print its latency and price."""
-    import asyncio
-
-    from evolve.llm.caller import Caller
-    from evolve.llm.client import LLMCallError
-    from evolve.llm.config import LLMConfig
-
     try:
         base = load_problem(problem).config.llm if problem else LLMConfig()
-        llm = _with_llm(ProblemConfig(problem={"name": "models", "description": ""}, llm=base), model, api_base, price).llm
-        if not llm.models:
-            raise ConfigError("no model configured: pass --model NAME (and --api-base URL for a local server), or a problem whose problem.toml lists llm.models")
-        caller = Caller(llm.model_copy(update={"record": None, "replay": None}))
-    except (ConfigError, ValueError, LLMCallError) as exc:
+        health = llm_options.ping_models(llm_options.apply_cli_options(base, model, api_base, price), timeout)
+    except (ConfigError, ValueError) as exc:
         _fail(str(exc))
-
-    async def ping_all() -> list[tuple[bool, float, str]]:
-        try:
-            return [await caller.ping(name, timeout) for name in caller.specs]
-        finally:
-            await caller.aclose()
-
     table = Table("model", "route", "endpoint", "price $/1M in/out", "status", "latency", "reply")
     failed = 0
-    for (name, spec), (ok, latency, text) in zip(caller.specs.items(), asyncio.run(ping_all())):
-        price = caller.prices[name]
-        cost = f"{price.input_per_m:g} / {price.output_per_m:g} ({price.source})" if price.known else "unknown (cost 0)"
-        failed += not ok
-        table.add_row(name, spec.resolved_route(), spec.api_base or "provider default", cost,
-                      "[green]ok[/]" if ok else "[red]failed[/]", f"{latency * 1000:.0f} ms", text[:60])
+    for h in health:
+        failed += not h.ok
+        table.add_row(h.name, h.route, h.endpoint, h.price, "[green]ok[/]" if h.ok else "[red]failed[/]",
+                      f"{h.latency_s * 1000:.0f} ms", h.reply[:60])
     console.print(table)
     if failed:
-        _fail(f"{failed} of {len(caller.specs)} model(s) did not answer", code=1)
+        _fail(f"{failed} of {len(health)} model(s) did not answer", code=1)
 
 
 def _with_llm(
     config: ProblemConfig, model: Optional[list[str]], api_base: Optional[str], price: Optional[str] = None,
     **overrides: object,
 ) -> ProblemConfig:
-    """``config`` with the CLI's LLM options applied (validated; ValueError names the option)."""
-    from pydantic import ValidationError
-
-    from evolve.llm.config import merge_cli_models
-    from evolve.llm.pricing import parse_price, with_default_price
-
-    try:
-        llm = merge_cli_models(config.llm, list(model or []), api_base).with_overrides(**overrides)
-        if price:
-            llm = with_default_price(llm, *parse_price(price))
-    except ValidationError as exc:
-        raise ConfigError("invalid LLM options: " + "; ".join(e["msg"] for e in exc.errors())) from None
+    """``config`` with the CLI's LLM options applied (validated; ConfigError names the option)."""
+    llm = llm_options.apply_cli_options(config.llm, model, api_base, price, **overrides)
     return config.model_copy(update={"llm": llm})
 
 
@@ -299,10 +271,7 @@ def _check_llm(config: ProblemConfig) -> None:
     """Fail before the run starts if the models cannot be used; warn about unpriced ones."""
     if not config.llm.enabled:
         return
-    from evolve.proposers import build_proposer
-
-    proposer = build_proposer(config)  # ConfigError: missing key or extra, --max-cost without prices
-    for name in getattr(proposer, "unpriced_models", []):
+    for name in llm_options.check_models(config.llm):
         errors.print(f"warning: model {name} has no known price; its calls are recorded with cost 0 "
                      "(set price_in_per_m / price_out_per_m for it under llm.models in problem.toml)", highlight=False, markup=False)
 

@@ -24,14 +24,14 @@ import tempfile
 import time
 from pathlib import Path
 
-from evolve.controller import Controller
-from evolve.engine import execute
+from evolve.loop.controller import Controller
+from evolve.loop.engine import execute
 from evolve.evaluation import EvaluationRequest, request_for
-from evolve.executor import LocalExecutor
+from evolve.evaluation.executor import LocalExecutor
 from evolve.problem import load_problem
-from evolve.program import EvaluationResult
+from evolve.records import EvaluationResult
 from evolve.proposers import build_proposer
-from evolve.run import create_run
+from evolve.store.run import create_run
 
 
 class InstantExecutor:

@@ -25,9 +25,9 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 import openai  # noqa: E402
 
 from evolve.edits import apply_reply  # noqa: E402
-from evolve.llm.config import EditWeights, LLMConfig, ModelSpec  # noqa: E402
-from evolve.llm.prompt import build_messages  # noqa: E402
-from evolve.llm.proposer import LLMProposer  # noqa: E402
+from evolve.config.llm import EditWeights, LLMConfig, ModelSpec  # noqa: E402
+from evolve.proposers.llm.prompt import build_messages  # noqa: E402
+from evolve.proposers.llm.proposer import LLMProposer  # noqa: E402
 from evolve.proposers.base import ProblemBrief, ProgramView, ProposalContext  # noqa: E402
 from llm_reply_corpus import CORPUS, PARENT  # noqa: E402
 from llm_server import LLMServer, Reply  # noqa: E402

@@ -1,16 +1,23 @@
 """evolve: LLM-driven algorithm discovery with MAP-Elites, trusted evaluators and sandboxed candidates.
 
-One concept per module:
+The subpackages read like the loop:
 
-- ``config`` (typed settings), ``problem`` (a problem folder), ``program`` (records),
-  ``database`` (SQLite), ``run`` (a run directory);
-- ``archive`` (MAP-Elites with islands), ``novelty`` (near-duplicate rejection);
-- ``blocks`` / ``edits`` / ``search_replace`` / ``replies`` (EVOLVE-BLOCK edits and LLM replies);
-- ``proposers`` (the interface), ``mutations`` / ``mutation_sites`` (the AST mutator's
-  operators), ``llm`` (model clients, prompts, budget, bandit, record/replay);
-- ``evaluation`` / ``executor`` (trusted scoring in a pool of evaluator processes);
-- ``controller`` (the asynchronous loop), ``progress`` / ``dashboard`` (what users see),
-  ``engine`` (wiring).
+- ``config``: typed settings, the ground floor (``problem.toml`` validated strictly);
+- ``records``: the plain records passed around (programs, evaluations, proposals, LLM calls)
+  and the status enums; ``problem``: a problem folder on disk;
+- ``archive``: MAP-Elites grids with islands, and their selection, acceptance and
+  migration policies;
+- ``proposers``: the interface, the built-in AST ``mutator`` and the ``llm`` path;
+- ``edits``: EVOLVE-BLOCKs, reply parsing, SEARCH/REPLACE, applying an edit safely;
+- ``evaluation``: the trusted side (scoring a program against a sandboxed candidate) and
+  the executor that runs it;
+- ``store``: the run directory and its SQLite database;
+- ``loop``: the controller, its commit rules, novelty, lineage notes, the LLM ledger, and
+  the wiring (``execute``);
+- ``views``: what users see (progress state, the rich dashboard, plain lines).
+
+Dependencies point down this list (``config`` and ``records`` import nothing above them;
+``views`` import only ``progress``); the sandbox (``sandbox``) imports nothing of the engine.
 """
 
 __version__ = "0.1.0"

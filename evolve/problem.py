@@ -29,10 +29,6 @@ class Problem:
     def name(self) -> str:
         return self.config.problem.name
 
-    @property
-    def evaluate_path(self) -> Path:
-        return self.root / "evaluate.py"
-
 
 def builtin_problems() -> list[Path]:
     """Folders of the built-in problems, sorted by name."""

@@ -41,13 +41,19 @@ _SHARED: dict[tuple[str, bool, tuple[str, ...]], Sandbox] = {}
 _LOCK = threading.Lock()
 
 
+def check_backend(name: str) -> str:
+    """``name`` if it names a backend, else ValueError naming the choices."""
+    if name not in BACKENDS:
+        raise ValueError(f"unknown sandbox backend {name!r}; choose one of: {', '.join(BACKENDS)}")
+    return name
+
+
 def get_sandbox(name: str = "auto", *, warm: bool = True, preload: Sequence[str] = DEFAULT_PRELOAD) -> Sandbox:
     """The shared backend called ``name``; ValueError naming the choices for an unknown name.
 
     Raises SandboxError when ``bwrap`` is asked for explicitly and cannot run here.
     """
-    if name not in BACKENDS:
-        raise ValueError(f"unknown sandbox backend {name!r}; choose one of: {', '.join(BACKENDS)}")
+    check_backend(name)
     key = (name, warm, tuple(preload))
     with _LOCK:
         if key not in _SHARED:
@@ -101,9 +107,7 @@ def close_shared() -> None:
     """Close the shared backends (stops their zygotes); they are made again on next use."""
     with _LOCK:
         while _SHARED:
-            close = getattr(_SHARED.popitem()[1], "close", None)
-            if close is not None:
-                close()
+            _SHARED.popitem()[1].close()
 
 
 __all__ = [
@@ -117,6 +121,7 @@ __all__ = [
     "SandboxError",
     "SandboxInfo",
     "Worker",
+    "check_backend",
     "close_shared",
     "get_sandbox",
     "resolve",

@@ -132,6 +132,13 @@ class Sandbox(Protocol):
         ``extra_env`` adds variables to the scrubbed environment (never secrets).
         """
 
+    def info(self) -> "SandboxInfo":
+        """Whether the backend can run here, why not, and what it protects against."""
+
+    def close(self) -> None:
+        """Release what the backend holds between workers (a warm zygote); idempotent.
+        Live workers are their owners' to close."""
+
 
 @dataclass(frozen=True)
 class SandboxInfo:

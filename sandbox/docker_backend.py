@@ -214,6 +214,9 @@ class DockerSandbox:
             return SandboxInfo(self.name, available=False, reason=f"docker backend unavailable: {exc}", protections=protections)
         return SandboxInfo(self.name, available=True, protections=protections)
 
+    def close(self) -> None:
+        """Nothing to release between workers: each container is its worker's to remove."""
+
 
 class _ContainerProcess:
     """What ``ProcessWorker`` reads of its process: the host pid of the container's init."""

@@ -233,6 +233,9 @@ class ProcessSandbox:
             protections += ["process limit counted against the user's tasks", "descendants killed on close (subreaper)"]
         return SandboxInfo(self.name, available=sys.platform.startswith("linux"), protections=tuple(protections))
 
+    def close(self) -> None:
+        """Nothing to release: a spawning sandbox holds no process between workers."""
+
 
 class ProcessWorker:
     """A live worker process holding one candidate module (implements ``sandbox.api.Worker``).

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from evolve.controller import Controller
-from evolve.executor import LocalExecutor
+from evolve.loop.controller import Controller
+from evolve.evaluation.executor import LocalExecutor
 from evolve.proposers import build_proposer
-from evolve.run import open_run
+from evolve.store.run import open_run
 
 EVOLVE = [sys.executable, "-m", "cli"]
 ROOT = Path(__file__).resolve().parent.parent

@@ -5,13 +5,13 @@ import io
 
 import pytest
 
-from evolve.controller import Controller, RunError
-from evolve.dashboard import PlainLog
-from evolve.engine import execute
-from evolve.executor import LocalExecutor
+from evolve.loop.controller import Controller, RunError
+from evolve.views.dashboard import PlainLog
+from evolve.loop.engine import execute
+from evolve.evaluation.executor import LocalExecutor
 from evolve.problem import load_problem
-from evolve.proposers import build_proposer
-from evolve.run import create_run, open_run
+from evolve.proposers import Proposer, build_proposer
+from evolve.store.run import create_run, open_run
 
 
 def _new_run(problem_dir, tmp_path, **run_overrides):
@@ -83,7 +83,7 @@ def test_a_failing_seed_stops_the_run_with_its_reason(tmp_path):
 
 
 def test_a_proposer_that_raises_is_recorded_not_fatal(tiny_problem, tmp_path):
-    class Exploding:
+    class Exploding(Proposer):
         name = "exploding"
 
         async def propose(self, context):

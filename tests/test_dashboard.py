@@ -2,8 +2,8 @@ import io
 
 from rich.console import Console
 
-from evolve.dashboard import Dashboard, PlainLog, heatmap, sparkline
-from evolve.progress import CandidateRow, RunProgress
+from evolve.views.dashboard import Dashboard, PlainLog, heatmap, sparkline
+from evolve.views.progress import CandidateRow, RunProgress
 
 
 def _progress() -> RunProgress:

@@ -1,7 +1,7 @@
 import sqlite3
 
-from evolve.database import RunDatabase
-from evolve.program import EvaluationResult
+from evolve.store.database import RunDatabase
+from evolve.records import EvaluationResult, LLMCall
 
 
 def _db(tmp_path):
@@ -60,7 +60,7 @@ def test_failed_proposal_is_recorded_without_program(tmp_path):
 
 def test_llm_calls_store_hashes_when_text_is_not_kept(tmp_path):
     db = _db(tmp_path)
-    calls = [{"model": "m", "prompt": "secret prompt", "reply": "r", "prompt_tokens": 10, "completion_tokens": 2, "cost": 0.5}]
+    calls = [LLMCall(model="m", prompt="secret prompt", created_at=0.0, reply="r", prompt_tokens=10, completion_tokens=2, cost=0.5)]
     db.add_llm_calls(1, calls, store_text=False)
     db.add_llm_calls(2, calls, store_text=True)
     rows = db.llm_calls()

@@ -154,7 +154,7 @@ def test_home_keys_and_the_run_database_are_unreadable(worker, open_dir):
     (home / ".ssh" / "id_ed25519").chmod(0o600)
     run_dir = open_dir / "runs" / "tiny-1"
     run_dir.mkdir(parents=True)
-    run_dir.chmod(0o700)  # as evolve.run.create_run makes it
+    run_dir.chmod(0o700)  # as evolve.store.run.create_run makes it
     (run_dir / "evolve.db").write_text(SECRET)
     paths = [str(home / ".ssh" / "id_ed25519"), str(run_dir / "evolve.db"), "~/.ssh/id_ed25519", "/root/.ssh/id_rsa"]
     seen = worker.call("read_files", paths)

@@ -2,7 +2,7 @@ import random
 
 import pytest
 
-from evolve.llm.bandit import ModelBandit
+from evolve.proposers.llm.bandit import ModelBandit
 
 
 def test_untried_models_go_first_by_weight():

@@ -3,7 +3,7 @@ import random
 
 import pytest
 
-from evolve.llm.budget import Budget, BudgetExhausted, Reservation
+from evolve.proposers.llm.budget import Budget, BudgetExhausted, Reservation
 
 
 def test_call_cap_is_exact_even_with_calls_in_flight():

@@ -1,7 +1,7 @@
 import pytest
 
-from evolve.llm.cache import ReplayMiss, ReplyCache
-from evolve.llm.client import ChatResult
+from evolve.proposers.llm.cache import ReplayMiss, ReplyCache
+from evolve.proposers.llm.client import ChatResult
 
 M1 = [{"role": "user", "content": "prompt one"}]
 M2 = [{"role": "user", "content": "prompt two"}]

@@ -5,8 +5,8 @@ import time
 
 import pytest
 
-from evolve.llm import client as C
-from evolve.llm.config import ModelSpec
+from evolve.proposers.llm import client as C
+from evolve.config.llm import ModelSpec
 from llm_server import Hang, LLMServer, Raw, Reply, Status, truncated
 
 MESSAGES = [{"role": "user", "content": "improve this program please"}]

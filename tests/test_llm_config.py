@@ -1,7 +1,7 @@
 import pytest
 from pydantic import ValidationError
 
-from evolve.llm.config import LLMConfig, ModelSpec, merge_cli_models, parse_model_arg
+from evolve.config.llm import LLMConfig, ModelSpec, merge_cli_models, parse_model_arg
 
 
 def test_routes_and_served_names():

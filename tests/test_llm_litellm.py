@@ -4,9 +4,9 @@ import asyncio
 
 import pytest
 
-from evolve.llm import client as C
-from evolve.llm.config import ModelSpec
-from evolve.llm.pricing import price_for
+from evolve.proposers.llm import client as C
+from evolve.config.llm import ModelSpec
+from evolve.proposers.llm.pricing import price_for
 from llm_server import LLMServer, Reply, Status
 
 litellm = pytest.importorskip("litellm")

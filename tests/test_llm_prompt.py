@@ -1,6 +1,6 @@
 import pytest
 
-from evolve.llm.prompt import build_messages, crossover_partner, render_text
+from evolve.proposers.llm.prompt import build_messages, crossover_partner, render_text
 from evolve.proposers.base import ProblemBrief, ProgramView, ProposalContext
 
 PARENT = "import math\n\n# EVOLVE-BLOCK-START\ndef f(x):\n    return x + 1\n# EVOLVE-BLOCK-END\n\n\ndef main():\n    return f(2)\n"

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from evolve.llm.config import EditWeights, LLMConfig, ModelSpec
-from evolve.llm.proposer import LLMProposer, summarize
+from evolve.config.llm import EditWeights, LLMConfig, ModelSpec
+from evolve.proposers.llm.proposer import LLMProposer, summarize
 from evolve.proposers.base import ProblemBrief, ProgramView, ProposalContext
 from llm_server import Hang, LLMServer, Raw, Reply, Status, truncated
 
@@ -64,12 +64,12 @@ def test_valid_diff_becomes_a_candidate_with_one_costed_call(server):
     assert proposal.ok and "0.32 * np.cos" in proposal.code and "0.3 * np.cos" not in proposal.code
     assert proposal.kind == "diff" and proposal.summary == "Move the inner ring outwards a little."
     assert proposal.proposer == "openai/loopback-model"  # recorded under the model that made it
-    (call,) = proposal.usage["calls"]
-    assert call["outcome"] == "ok" and call["model"] == "openai/loopback-model"
-    assert (call["prompt_tokens"], call["completion_tokens"]) == (1000, 100)
-    assert call["cost"] == pytest.approx(1000 * 1000 / 1e6 + 100 * 2000 / 1e6)
-    assert call["reply"] == DIFF and "sum_of_radii" in call["prompt"] and call["latency_s"] > 0
-    assert proposal.usage["cost"] == pytest.approx(call["cost"])
+    (call,) = proposal.usage.calls
+    assert call.outcome == "ok" and call.model == "openai/loopback-model"
+    assert (call.prompt_tokens, call.completion_tokens) == (1000, 100)
+    assert call.cost == pytest.approx(1000 * 1000 / 1e6 + 100 * 2000 / 1e6)
+    assert call.reply == DIFF and "sum_of_radii" in call.prompt and call.latency_s > 0
+    assert proposal.usage.cost == pytest.approx(call.cost)
 
 
 def test_full_rewrite_is_applied(server):
@@ -104,7 +104,7 @@ def test_unusable_replies_are_errors_with_a_reason(server, reply, reason):
     server.script(reply)
     proposal = propose(LLMProposer(config(server)))
     assert not proposal.ok and reason in proposal.error
-    assert proposal.usage["calls"][0]["outcome"] == "ok"  # the call itself worked
+    assert proposal.usage.calls[0].outcome == "ok"  # the call itself worked
     if reply.finish_reason == "length":
         assert "cut off at the token limit" in proposal.error
 
@@ -115,7 +115,7 @@ def test_429_and_500_are_retried_and_every_attempt_is_a_row(server):
     started = time.monotonic()
     proposal = propose(proposer)
     assert proposal.ok
-    assert [c["outcome"] for c in proposal.usage["calls"]] == ["rate_limited", "http_error", "ok"]
+    assert [c.outcome for c in proposal.usage.calls] == ["rate_limited", "http_error", "ok"]
     assert time.monotonic() - started >= 0.2  # Retry-After honoured
     assert proposer.caller.budget.calls == 3
 
@@ -124,13 +124,13 @@ def test_garbage_body_and_hang_are_retried(server):
     server.script(Raw(b"{not json"), Hang(3.0), Reply(DIFF))
     proposal = propose(LLMProposer(config(server, timeout_s=0.3)))
     assert proposal.ok
-    assert [c["outcome"] for c in proposal.usage["calls"]] == ["bad_response", "timeout", "ok"]
+    assert [c.outcome for c in proposal.usage.calls] == ["bad_response", "timeout", "ok"]
 
 
 def test_auth_error_is_not_retried(server):
     server.script(Status(401, "bad key"), Reply(DIFF))
     proposal = propose(LLMProposer(config(server)))
-    assert not proposal.ok and "bad key" in proposal.error and len(proposal.usage["calls"]) == 1
+    assert not proposal.ok and "bad key" in proposal.error and len(proposal.usage.calls) == 1
 
 
 def test_breaker_opens_and_a_second_model_takes_over(server):
@@ -141,7 +141,7 @@ def test_breaker_opens_and_a_second_model_takes_over(server):
     flaky_calls = [r for r in server.chat_requests() if r.model == "flaky"]
     assert len(flaky_calls) == 4  # two failed calls of two attempts each, then the circuit is open
     assert proposer.caller.breakers["openai/flaky"].state == "open"
-    assert all(p.ok and p.usage["model"] == "openai/steady" for p in outcomes[-3:])
+    assert all(p.ok and p.usage.model == "openai/steady" for p in outcomes[-3:])
 
 
 def test_all_circuits_open_waits_then_says_so(server):
@@ -160,7 +160,7 @@ def test_cost_budget_stops_within_one_call(server):
     results = [propose(proposer, context(seed=s)) for s in range(6)]
     assert len(server.chat_requests()) == 3 and proposer.caller.budget.spent == pytest.approx(3.0)
     assert proposer.stop_reason and "max-cost" in proposer.stop_reason
-    assert results[-1].usage["calls"] == [] and "max-cost" in results[-1].error
+    assert results[-1].usage.calls == [] and "max-cost" in results[-1].error
 
 
 def test_call_budget_counts_retries(server):
@@ -168,7 +168,7 @@ def test_call_budget_counts_retries(server):
     server.responder = lambda req: Reply(DIFF)
     proposer = LLMProposer(config(server, max_calls=3))
     first = propose(proposer)
-    assert first.ok and len(first.usage["calls"]) == 3
+    assert first.ok and len(first.usage.calls) == 3
     assert "max-calls 3" in propose(proposer).error and len(server.chat_requests()) == 3
 
 
@@ -184,7 +184,7 @@ def test_bandit_learns_from_observe_and_state_survives(server):
     proposer = LLMProposer(config(server, models=models, ucb_c=0.2))
     for s in range(30):
         p = propose(proposer, context(seed=s))
-        proposer.observe(p, 1.0, 1.5 if p.usage["model"] == "openai/a" else 1.0)
+        proposer.observe(p, 1.0, 1.5 if p.usage.model == "openai/a" else 1.0)
         proposer.observe(p, 1.0, 9.0)  # a second observe of the same proposal is ignored
     arms = proposer.bandit.arms
     assert arms["openai/a"].pulls > 2 * arms["openai/b"].pulls and arms["openai/a"].observed == arms["openai/a"].pulls
@@ -196,8 +196,8 @@ def test_bandit_learns_from_observe_and_state_survives(server):
 def test_no_store_text_blanks_the_reply_but_keeps_rows_for_hashing(server):
     server.script(Reply(DIFF))
     proposal = propose(LLMProposer(config(server, store_text=False)))
-    assert proposal.ok and proposal.reply == "" and proposal.summary == "" and proposal.usage["store_text"] is False
-    assert proposal.usage["calls"][0]["reply"] == DIFF  # the database stores only its hash and size
+    assert proposal.ok and proposal.reply == "" and proposal.summary == "" and proposal.usage.store_text is False
+    assert proposal.usage.calls[0].reply == DIFF  # the database stores only its hash and size
 
 
 def test_record_then_replay_reproduces_the_proposals_offline(server, tmp_path):
@@ -210,10 +210,10 @@ def test_record_then_replay_reproduces_the_proposals_offline(server, tmp_path):
     replayer = LLMProposer(replay_config)
     second = [propose(replayer, context(seed=s)) for s in range(3)]
     assert [(p.code, p.error) for p in first] == [(p.code, p.error) for p in second]
-    assert all(c.get("replayed") for p in second for c in p.usage["calls"])
-    assert [p.usage["cost"] for p in first] == [p.usage["cost"] for p in second]
+    assert all(c.replayed for p in second for c in p.usage.calls)
+    assert [p.usage.cost for p in first] == [p.usage.cost for p in second]
     miss = propose(replayer, context(seed=99))
-    assert "replay" in miss.error and miss.usage["calls"][0]["outcome"] == "replay_miss"
+    assert "replay" in miss.error and miss.usage.calls[0].outcome == "replay_miss"
 
 
 def test_api_key_never_reaches_a_prompt(server, monkeypatch):

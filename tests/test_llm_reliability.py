@@ -1,6 +1,6 @@
 import random
 
-from evolve.llm.reliability import CLOSED, HALF_OPEN, OPEN, CircuitBreaker, RetryPolicy
+from evolve.proposers.llm.reliability import CLOSED, HALF_OPEN, OPEN, CircuitBreaker, RetryPolicy
 
 
 def test_backoff_is_jittered_exponential_and_capped():

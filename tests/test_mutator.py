@@ -12,7 +12,7 @@ import warnings
 import pytest
 
 from evolve.edits import blocks, check_only_blocks_changed, evolvable_text
-from evolve.mutations import OPERATORS, perturb
+from evolve.proposers.mutator.operators import OPERATORS, perturb
 from evolve.proposers.base import ProblemBrief, ProgramView, ProposalContext, Proposer
 from evolve.proposers.mutator import MutatorProposer, crossover, parse_blocks
 from mutator_corpus import CIRCLES, CORPUS, JOB_SCHEDULER, LR_SCHEDULE

@@ -1,6 +1,6 @@
 import random
 
-from evolve.novelty import NoveltyIndex, canonical, is_near_duplicate, nearest, similarity
+from evolve.loop.novelty import NoveltyIndex, canonical, similarity
 
 BASE = '''
 import numpy as np
@@ -46,14 +46,21 @@ def test_unparseable_code_still_compares():
     assert similarity(broken, BASE) > 0.7
 
 
+def _index(programs: list[tuple[int, str]]) -> NoveltyIndex:
+    index = NoveltyIndex()
+    for program_id, code in programs:
+        index.add(program_id, code)
+    return index
+
+
 def test_nearest_and_threshold_semantics():
-    archive = [(1, BASE.replace("0.5", "0.4")), (2, COSMETIC), (3, "x = 1\n")]
-    assert nearest(BASE, archive) == (2, 1.0)
-    assert is_near_duplicate(BASE, archive, threshold=1.0) == (2, 1.0)
+    archive = _index([(1, BASE.replace("0.5", "0.4")), (2, COSMETIC), (3, "x = 1\n")])
+    assert archive.nearest(BASE) == (2, 1.0)
+    assert archive.nearest(BASE, floor=1.0) == (2, 1.0)
     changed = BASE.replace("scale=0.3", "scale=0.35")
-    assert is_near_duplicate(changed, archive, threshold=1.0) is None
-    assert is_near_duplicate(changed, archive, threshold=0.8)[0] == 2
-    assert nearest(BASE, []) is None
+    assert archive.nearest(changed, floor=1.0) is None
+    assert archive.nearest(changed, floor=0.8)[0] == 2
+    assert _index([]).nearest(BASE) is None
 
 
 def test_index_prefilter_agrees_with_brute_force():
@@ -71,5 +78,4 @@ def test_index_prefilter_agrees_with_brute_force():
         got = index.nearest(query)
         assert got is not None and abs(got[1] - similarity(query, programs[brute])) < 1e-12
     assert index.nearest("y = 2\n", floor=0.9) is None
-    index.discard(0)
-    assert len(index) == 59
+    assert len(index) == 60

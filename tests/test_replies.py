@@ -7,7 +7,7 @@ import re
 import pytest
 
 from evolve.edits import EditError, apply_reply, evolvable_text
-from evolve.replies import NOTHING_USABLE, parse_reply
+from evolve.edits.replies import NOTHING_USABLE, parse_reply
 
 PROGRAM = """import math
 

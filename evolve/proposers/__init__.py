@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from evolve.config import ConfigError, ProblemConfig
-from evolve.proposers.base import ProblemBrief, ProgramView, ProposalContext, Proposer, ProposerBase
+from evolve.proposers.base import ProblemBrief, ProgramView, ProposalContext, Proposer
 
 
 def build_proposer(config: ProblemConfig) -> Proposer:
@@ -13,8 +13,8 @@ def build_proposer(config: ProblemConfig) -> Proposer:
     a cost cap without prices), before any run time is spent.
     """
     if config.llm.enabled:
-        from evolve.llm.client import LLMCallError
-        from evolve.llm.proposer import LLMProposer
+        from evolve.proposers.llm.client import LLMCallError
+        from evolve.proposers.llm.proposer import LLMProposer
 
         try:
             return LLMProposer(config.llm)
@@ -25,4 +25,4 @@ def build_proposer(config: ProblemConfig) -> Proposer:
     return MutatorProposer(call_groups=config.mutator.call_groups)
 
 
-__all__ = ["ProblemBrief", "ProgramView", "ProposalContext", "Proposer", "ProposerBase", "build_proposer"]
+__all__ = ["ProblemBrief", "ProgramView", "ProposalContext", "Proposer", "build_proposer"]

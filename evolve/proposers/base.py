@@ -1,7 +1,7 @@
 """The proposer interface: given a parent (and inspirations), propose a new program.
 
 Every proposer (the built-in AST mutator, an LLM client) takes a ``ProposalContext`` and
-returns a ``evolve.program.Proposal`` carrying either a complete new program source or the
+returns a ``evolve.records.Proposal`` carrying either a complete new program source or the
 reason there is none. Proposers never raise for bad model output: a malformed reply, an
 edit that does not apply, a provider error all become ``Proposal(error=...)`` so the
 controller can record them and go on.
@@ -9,10 +9,10 @@ controller can record them and go on.
 
 from __future__ import annotations
 
+import abc
 from dataclasses import dataclass, field
-from typing import Protocol, runtime_checkable
 
-from evolve.program import Proposal
+from evolve.records import Proposal
 
 
 @dataclass(frozen=True)
@@ -56,35 +56,50 @@ class ProposalContext:
     notes: tuple[str, ...] = ()
 
 
-@runtime_checkable
-class Proposer(Protocol):
-    """Proposes new programs. ``name`` is recorded with every proposal."""
+class Proposer(abc.ABC):
+    """Proposes new programs. ``name`` is recorded with every proposal.
 
-    name: str
+    ``propose`` is the one method a proposer must write. Every other hook the engine calls
+    is declared here with a no-op default, and the engine calls each one unconditionally:
 
-    async def propose(self, context: ProposalContext) -> Proposal:
-        """Return a Proposal; never raise for bad model output or failed edits."""
-
-
-class ProposerBase:
-    """Convenience base with the optional hooks the controller calls.
-
-    ``observe`` learns from outcomes (a model bandit rewards improvement per unit cost);
-    ``state``/``restore`` let that learning survive ``evolve resume`` (stored as JSON in
-    the run database). A stateless proposer needs none of them.
+    * ``observe`` learns from outcomes (a model bandit rewards improvement per unit cost);
+    * ``state`` / ``restore`` let that learning survive ``evolve resume`` (stored as JSON in
+      the run database after every observation);
+    * ``restore_spending`` seeds a spending cap from the run's recorded LLM calls on resume;
+    * ``stop_reason`` says why the run must stop (a spent budget), or None;
+    * ``unpriced_models`` names models whose calls cannot be priced (warned about at start);
+    * ``aclose`` releases connections, on the event loop that opened them.
     """
 
     name: str = "proposer"
 
-    async def propose(self, context: ProposalContext) -> Proposal:  # pragma: no cover - abstract
-        raise NotImplementedError
+    @abc.abstractmethod
+    async def propose(self, context: ProposalContext) -> Proposal:
+        """Return a Proposal; never raise for bad model output or failed edits."""
 
     def observe(self, proposal: Proposal, parent_score: float | None, child_score: float | None) -> None:
-        """Called once the proposal's program is evaluated (scores in the maximise direction)."""
+        """Called once per proposal with its outcome (scores in the maximise direction; the
+        child's is None when it failed or was never evaluated)."""
 
     def state(self) -> dict:
-        """JSON-serialisable learning state; stored after every observe()."""
+        """JSON-serialisable learning state; stored after every observe() when non-empty."""
         return {}
 
     def restore(self, state: dict) -> None:
         """Inverse of state(), called on resume."""
+
+    def restore_spending(self, spent: float, calls: int) -> None:
+        """On resume: the dollars and calls the run's ``llm_calls`` rows record (authoritative)."""
+
+    @property
+    def stop_reason(self) -> str | None:
+        """Why the run must stop launching proposals (e.g. the LLM budget is spent), or None."""
+        return None
+
+    @property
+    def unpriced_models(self) -> list[str]:
+        """Models whose calls are recorded at cost 0 because no price is known."""
+        return []
+
+    async def aclose(self) -> None:
+        """Release clients and connections; called once, on the run's event loop."""

@@ -1,0 +1,102 @@
+"""``problem.toml``: the whole configuration of a problem, validated strictly.
+
+A problem's ``problem.toml`` is validated against ``ProblemConfig`` (unknown keys are
+errors that name the key, so a typo never silently falls back to a default); the CLI's
+options override fields through ``with_overrides``. The resolved config is stored in the
+run database, so ``evolve resume`` continues with exactly the same settings.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, ValidationError, model_validator
+
+from evolve.config.base import ConfigError, StrictModel
+from evolve.config.limits import LimitSettings, Resources
+from evolve.config.llm import LLMConfig
+from evolve.config.run import RunSettings
+from evolve.config.search import MutatorSettings, SearchSettings
+
+
+class ProblemInfo(StrictModel):
+    name: str
+    description: str = Field(description="What is being optimised; goes into every LLM prompt.")
+
+
+class Objective(StrictModel):
+    name: str = "score"
+    direction: Literal["maximize", "minimize"] = "maximize"
+
+    @property
+    def maximize(self) -> bool:
+        return self.direction == "maximize"
+
+
+class FeatureAxis(StrictModel):
+    """One MAP-Elites axis: feature values in [min, max] are cut into ``bins`` equal cells.
+
+    ``name`` is a key of the evaluator's ``features`` dict, or a generic feature the engine
+    computes itself (``code_size``: characters of the evolvable block).
+    """
+
+    name: str
+    min: float
+    max: float
+    bins: int = Field(default=8, ge=1, le=1000)
+
+    @model_validator(mode="after")
+    def _check_range(self) -> "FeatureAxis":
+        if not self.max > self.min:
+            raise ValueError(f"feature {self.name!r}: max ({self.max}) must be greater than min ({self.min})")
+        return self
+
+
+class ProblemConfig(StrictModel):
+    problem: ProblemInfo
+    objective: Objective = Objective()
+    features: list[FeatureAxis] = Field(default_factory=list)
+    limits: LimitSettings = LimitSettings()
+    resources: Resources = Resources()
+    run: RunSettings = RunSettings()
+    search: SearchSettings = SearchSettings()
+    mutator: MutatorSettings = MutatorSettings()
+    llm: LLMConfig = Field(default_factory=LLMConfig, description="Models to propose with; none: the built-in mutator.")
+
+    def feature_axes(self) -> list[FeatureAxis]:
+        """Declared axes, plus ``code_size`` when fewer than two are declared and it is enabled."""
+        axes = list(self.features)
+        names = {a.name for a in axes}
+        if self.search.code_size_feature and len(axes) < 2 and "code_size" not in names:
+            axes.append(FeatureAxis(name="code_size", min=0, max=self.search.code_size_max, bins=self.search.code_size_bins))
+        return axes
+
+    def with_overrides(self, section: str, **values: object) -> "ProblemConfig":
+        """A copy with ``section``'s fields replaced by the non-None ``values`` (validated)."""
+        current = getattr(self, section)
+        updated = current.updated(**values)
+        return self if updated is current else self.model_copy(update={section: updated})
+
+
+def load_problem_config(path: Path) -> ProblemConfig:
+    """Read and validate ``problem.toml``; raise ConfigError with a readable message."""
+    try:
+        data = tomllib.loads(path.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: not found (a problem folder needs a problem.toml)") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    return parse_problem_config(data, source=str(path))
+
+
+def parse_problem_config(data: dict, source: str = "problem.toml") -> ProblemConfig:
+    try:
+        return ProblemConfig.model_validate(data)
+    except ValidationError as exc:
+        lines = []
+        for err in exc.errors():
+            where = ".".join(str(p) for p in err["loc"]) or "(top level)"
+            lines.append(f"  {where}: {err['msg']}")
+        raise ConfigError(f"{source}: invalid configuration:\n" + "\n".join(lines)) from None

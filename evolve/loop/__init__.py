@@ -1,0 +1,14 @@
+"""The loop: select, propose, commit, evaluate, commit, insert, until the budget is spent.
+
+- ``controller``: the asynchronous steady-state loop itself;
+- ``commit``: what a proposal becomes (candidate, edit_failed, duplicate, novelty_rejected);
+- ``novelty``: near-duplicate detection behind that rule;
+- ``lineage``: bounded notes on a parent's failed edits and children, for its next prompts;
+- ``ledger``: the run's LLM spending, committed as rows;
+- ``engine``: wiring a run, its proposer, executor and observer together (``execute``).
+"""
+
+from evolve.loop.controller import Controller, RunError
+from evolve.loop.engine import execute, score_source
+
+__all__ = ["Controller", "RunError", "execute", "score_source"]

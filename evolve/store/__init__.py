@@ -1,0 +1,10 @@
+"""The run store: a run directory, its SQLite database, and what is committed when.
+
+- ``database``: ``RunDatabase``, every proposal, program, evaluation and LLM call;
+- ``run``: ``Run``, a private directory holding the database and a snapshot of the problem.
+"""
+
+from evolve.store.database import RunDatabase, RunTotals
+from evolve.store.run import Run, create_run, open_run
+
+__all__ = ["Run", "RunDatabase", "RunTotals", "create_run", "open_run"]
