@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 from typing import Optional
@@ -13,11 +14,13 @@ from rich.syntax import Syntax
 from rich.table import Table
 
 from evolve.config import ConfigError, LLMConfig, ProblemConfig
-from evolve.loop import RunError, execute, score_source
+from evolve import loop
+from evolve.loop import RunError, execute
 from evolve.problem import builtin_problems, load_problem
 from evolve.proposers import llm as llm_options
-from evolve.store import Run, create_run, open_run
+from evolve.store import Run, RunLocked, create_run, open_run
 from evolve.views import Dashboard, PlainLog
+from evolve.views import summary as summary_views
 
 app = typer.Typer(
     help="LLM-driven algorithm discovery: evolve programs with MAP-Elites, scored by trusted evaluators.",
@@ -66,12 +69,16 @@ def _drive(run: Run, plain: bool) -> None:
     except KeyboardInterrupt:
         errors.print(f"interrupted; every committed candidate is saved. Continue with: evolve resume {run.directory}")
         raise typer.Exit(130)
-    except (RunError, ConfigError) as exc:
+    except (RunError, ConfigError, ValueError) as exc:
         _fail(str(exc), code=1)
     typer.echo(f"run directory: {run.directory}")  # plain: scripts parse this line
     best = run.db.best(maximize=run.config.objective.maximize)
     if best:
         typer.echo(f"best {run.config.objective.name}: {best[0].score:.6f} (program {best[0].id})")
+    if progress.holdout is not None:
+        gap = progress.holdout
+        held = f"{gap.holdout:.6f} (gap {gap.gap:+.6f})" if gap.holdout is not None else "failed (see evolve holdout)"
+        typer.echo(f"holdout {run.config.objective.name} of program {gap.program_id}: {held}")
     console.print(f"evaluated {progress.evaluated} programs, {progress.succeeded} valid; {progress.message}")
 
 
@@ -142,25 +149,41 @@ def resume(
         handle.close()
 
 
+JsonOpt = typer.Option(False, "--json", help="Print machine-readable JSON instead of tables.")
+
+
+def _fmt(value: float | None, digits: int = 6) -> str:
+    return "—" if value is None else f"{value:.{digits}f}"
+
+
 @app.command()
-def status(run_dir: Path = RunArg) -> None:
-    """Summarise a run: progress, best score, failures, proposals and LLM cost."""
+def status(run_dir: Path = RunArg, as_json: bool = JsonOpt) -> None:
+    """Summarise a run: progress, best score (search and holdout), failures, proposals and LLM cost."""
     handle = _open(run_dir, readonly=True)
-    db, config = handle.db, handle.config
-    totals = db.totals()
-    table = Table(show_header=False, box=None)
-    table.add_row("problem", config.problem.name)
-    table.add_row("status", f"{db.get_meta('status')}" + (f" ({db.get_meta('stop_reason')})" if db.get_meta("stop_reason") else ""))
-    table.add_row("evaluated", f"{totals.evaluated} of {config.run.budget + 1} (seed included), {totals.succeeded} valid")
-    table.add_row("pending", str(totals.programs - totals.evaluated))
-    best = db.best(maximize=config.objective.maximize)
-    table.add_row(f"best {config.objective.name}", f"{best[0].score:.6f} (program {best[0].id})" if best else "—")
-    table.add_row("failures", ", ".join(f"{k} {n}" for k, n in db.failure_counts().items()) or "none")
-    table.add_row("proposals", ", ".join(f"{k} {n}" for k, n in db.proposal_outcomes().items()) or "none")
-    table.add_row("LLM", f"{totals.llm_calls} calls, ${totals.llm_cost:.4f}")
-    table.add_row("sandbox", config.run.sandbox)
-    console.print(table)
+    summary = summary_views.run_summary(handle)
     handle.close()
+    if as_json:
+        typer.echo(json.dumps(summary, indent=2))
+        return
+    table = Table(show_header=False, box=None)
+    table.add_row("problem", summary["problem"])
+    reason = f" ({summary['stop_reason']})" if summary["stop_reason"] else ""
+    table.add_row("status", summary["status"] + reason)
+    table.add_row("evaluated", f"{summary['evaluated']} of {summary['budget']} (seed included), {summary['valid']} valid")
+    table.add_row("pending", str(summary["pending"]))
+    best = summary["best"]
+    table.add_row(f"best {summary['objective']}", f"{best['search_score']:.6f} (program {best['program_id']})" if best else "—")
+    if best and best["holdout"] is not None:
+        held = best["holdout"]
+        text = f"{held['score']:.6f} (gap {best['holdout_gap']:+.6f})" if held["ok"] else f"failed: {held['failure_kind']}"
+        table.add_row("holdout", f"{text}; {summary['holdout_scored']} program(s) scored on the holdout split")
+    if summary["cascade_stopped"]:
+        table.add_row("cascade", f"{summary['cascade_stopped']} stopped early ({summary['cascade_saved_stage_runs']} stage runs saved)")
+    table.add_row("failures", ", ".join(f"{k} {n}" for k, n in summary["failures"].items()) or "none")
+    table.add_row("proposals", ", ".join(f"{k} {n}" for k, n in summary["proposals"].items()) or "none")
+    table.add_row("LLM", f"{summary['llm_calls']} calls, ${summary['llm_cost']:.4f}")
+    table.add_row("sandbox", summary["sandbox"])
+    console.print(table)
 
 
 @app.command()
@@ -168,28 +191,75 @@ def best(
     run_dir: Path = RunArg,
     top: int = typer.Option(1, "--top", min=1, help="How many of the best programs to show."),
     code_only: bool = typer.Option(False, "--code-only", help="Print only the best program's source (for redirection)."),
+    pareto: bool = typer.Option(False, "--pareto", help="Show the Pareto front over the primary and [[objectives]] instead."),
+    as_json: bool = JsonOpt,
 ) -> None:
-    """Print the best program(s) of a run with their metrics."""
+    """Print the best program(s) of a run with their metrics, search and holdout scores."""
     handle = _open(run_dir, readonly=True)
-    programs = handle.db.best(maximize=handle.config.objective.maximize, limit=top)
+    config = handle.config
+    if pareto and not config.objectives:
+        handle.close()
+        _fail(f"{config.problem.name} declares no secondary objectives ([[objectives]] in problem.toml)")
+    programs = summary_views.pareto_programs(handle) if pareto else handle.db.best(maximize=config.objective.maximize, limit=top)
+    data = [summary_views.program_data(handle, p) for p in programs]
     handle.close()
     if not programs:
         _fail("the run has no successfully evaluated program yet", code=1)
+    if as_json:
+        typer.echo(json.dumps(data, indent=2))
+        return
     if code_only:
         sys.stdout.write(programs[0].code)
         return
-    for program in programs:
+    for program, row in zip(programs, data):
         ev = program.evaluation
         assert ev is not None
-        console.rule(f"program {program.id} · {handle.config.objective.name} {ev.score:.6f} · generation {program.generation} · {program.proposer}/{program.kind}")
-        metrics = ", ".join(f"{k}={v:.6g}" for k, v in {**ev.metrics, **ev.features}.items())
-        console.print(metrics, highlight=False)
+        holdout = ""
+        if row["holdout"] is not None:
+            held = row["holdout"]
+            holdout = f" · holdout {held['score']:.6f} (gap {row['holdout_gap']:+.4g})" if held["ok"] else f" · holdout failed ({held['failure_kind']})"
+        console.rule(
+            f"program {program.id} · {config.objective.name} {ev.score:.6f}{holdout} · generation {program.generation}"
+            f" · {program.proposer}/{program.kind}"
+        )
+        numbers = {**ev.objectives, **ev.metrics, **ev.features}
+        console.print(", ".join(f"{k}={v:.6g}" for k, v in numbers.items()), highlight=False)
         if ev.feedback:
             console.print(ev.feedback, style="dim", highlight=False)
         if console.is_terminal:
             console.print(Syntax(program.code, "python", line_numbers=False))
         else:  # never crop code that may be copied out of a log
             typer.echo(program.code)
+
+
+@app.command()
+def holdout(run_dir: Path = RunArg, as_json: bool = JsonOpt) -> None:
+    """Score a run's best program (and each archive cell's best) on the problem's holdout split."""
+    handle = _open(run_dir)
+    try:
+        gap = loop.holdout(handle)
+        rows = [summary_views.program_data(handle, p, code=False) for p in _holdout_programs(handle)]
+    except (ValueError, RunError) as exc:
+        _fail(str(exc))
+    finally:
+        handle.close()
+    if as_json:
+        typer.echo(json.dumps(rows, indent=2))
+        return
+    table = Table("program", "search", "holdout", "gap", "detail")
+    for row in rows:
+        held = row["holdout"]
+        detail = "" if held["ok"] else f"{held['failure_kind']}: {held['failure_message'][:100]}"
+        table.add_row(str(row["program_id"]), _fmt(row["search_score"]), _fmt(row["holdout_score"]),
+                      "—" if row["holdout_gap"] is None else f"{row['holdout_gap']:+.6f}", detail)
+    console.print(table)
+    if gap is not None and gap.holdout is not None:
+        console.print(f"best program {gap.program_id}: search {gap.search:.6f}, holdout {gap.holdout:.6f} (gap {gap.gap:+.6f})")
+
+
+def _holdout_programs(run: Run) -> list:
+    ids = list(run.db.holdout_results())
+    return [p for p in (run.db.program(i) for i in ids) if p is not None]
 
 
 @app.command()
@@ -212,24 +282,38 @@ def problems() -> None:
 def check(
     problem: str = ProblemArg,
     sandbox: Optional[str] = typer.Option(None, "--sandbox", help="Isolation backend (default: the problem's, usually auto)."),
+    as_json: bool = JsonOpt,
 ) -> None:
-    """Validate a problem folder and score its seed program and baselines."""
+    """Validate a problem folder and score its seed program and baselines (search and holdout splits)."""
     try:
         loaded = load_problem(problem)
         sandbox = _check_sandbox(sandbox or loaded.config.run.sandbox)
+        scored = loop.score_problem(loaded, sandbox)
     except (ConfigError, ValueError) as exc:
         _fail(str(exc))
+    seed_failed = any(row.name == "initial.py" and row.split == "search" and not row.result.complete for row in scored)
+    if as_json:
+        data = [{"program": row.name, "split": row.split, **summary_views.result_data(row.result)} for row in scored]
+        typer.echo(json.dumps({"problem": str(loaded.root), "valid": not seed_failed, "programs": data}, indent=2))
+        if seed_failed:
+            raise typer.Exit(1)
+        return
     console.print(f"[green]✓[/] {loaded.root}: problem.toml, initial.py and evaluate.py are valid")
-    table = Table("program", "status", loaded.config.objective.name, "seconds", "detail")
-    failed = False
-    for name, code in [("initial.py", loaded.initial_code)] + [(f"baselines/{k}.py", v) for k, v in loaded.baselines.items()]:
-        result = score_source(loaded, code, sandbox)
-        failed |= name == "initial.py" and not result.ok
-        detail = result.feedback if result.ok else result.failure_message
-        table.add_row(name, "ok" if result.ok else result.failure_kind, f"{result.score:.6f}" if result.ok else "—",
-                      f"{result.duration_s:.2f}", detail[:160])
+    table = Table("program", "split", "status", loaded.config.objective.name, "seconds", "detail")
+    for row in scored:
+        result = row.result
+        status = "ok" if result.complete else (f"stopped at stage {result.stage}" if result.ok else result.failure_kind)
+        detail = result.feedback if result.ok else result.failure_message.strip().splitlines()[-1:] or [""]
+        table.add_row(row.name, row.split, status, _fmt(result.score) if result.ok else "—", f"{result.duration_s:.2f}",
+                      (detail if isinstance(detail, str) else detail[0])[:160])
     console.print(table)
-    if failed:
+    for row in scored:  # every failure in full: the evaluator's exception, its message and last frames
+        if not row.result.ok:
+            errors.rule(f"{row.name} ({row.split}): {row.result.failure_kind}")
+            errors.print(row.result.failure_message.strip(), highlight=False, markup=False)
+            if row.result.output.strip():
+                errors.print("candidate output:\n" + row.result.output.strip()[-2000:], highlight=False, markup=False, style="dim")
+    if seed_failed:
         _fail("the seed program does not evaluate; a run would have nothing to evolve from", code=1)
 
 
@@ -279,7 +363,7 @@ def _check_llm(config: ProblemConfig) -> None:
 def _open(run_dir: Path, readonly: bool = False) -> Run:
     try:
         return open_run(run_dir, readonly=readonly)
-    except ConfigError as exc:
+    except (ConfigError, RunLocked) as exc:
         _fail(str(exc))
         raise  # unreachable
 

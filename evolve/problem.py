@@ -4,7 +4,9 @@ Layout (DESIGN.md section 4)::
 
     problem.toml   initial.py   evaluate.py   baselines/*.py   README.md
 
-Built-in problems live in the ``problems`` package; a user's folder anywhere works the same.
+Built-in problems live in the ``problems`` folder installed beside the ``evolve`` package
+(found from this file, never by importing ``problems``: a folder of that name in the current
+directory would shadow it); a user's folder anywhere works the same.
 """
 
 from __future__ import annotations
@@ -12,10 +14,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import problems as _builtin_problems
 from evolve.config import ConfigError, ProblemConfig, load_problem_config
 
-BUILTIN_DIR = Path(_builtin_problems.__file__).resolve().parent
+BUILTIN_DIR = Path(__file__).resolve().parent.parent / "problems"
 
 
 @dataclass(frozen=True)

@@ -63,7 +63,14 @@ def code_hash(code: str) -> str:
 
 @dataclass
 class EvaluationResult:
-    """The outcome of scoring one program. ``ok`` iff ``score`` is a finite number."""
+    """The outcome of scoring one program. ``ok`` iff ``score`` is a finite number.
+
+    With a cascade, ``stage`` is the last stage reached (0-based) of ``stages``, and
+    ``stage_scores`` the score of each stage run; a program that missed a stage's bar is
+    ``ok`` but not ``complete``: its score is that stage's, so it does not compete in the
+    archive with programs scored by the last stage. ``private`` metrics are never shown to
+    a model; ``instances`` are per-workload scores; ``objectives`` secondary objectives.
+    """
 
     ok: bool
     score: float | None = None
@@ -75,10 +82,22 @@ class EvaluationResult:
     output: str = ""  # tail of the candidate's stdout/stderr
     duration_s: float = 0.0  # wall time of the whole evaluation
     candidate_s: float = 0.0  # wall time inside candidate calls, measured outside
+    instances: dict[str, float] = field(default_factory=dict)
+    private: dict[str, float] = field(default_factory=dict)
+    objectives: dict[str, float] = field(default_factory=dict)
+    stage: int = 0
+    stages: int = 1
+    stage_scores: list[float] = field(default_factory=list)
+    gpu_peak_mb: float = 0.0  # peak GPU memory of a candidate call (torch workers on a GPU)
 
     def __post_init__(self) -> None:
         if self.ok and (self.score is None or not math.isfinite(self.score)):
             raise ValueError("an ok evaluation needs a finite score")
+
+    @property
+    def complete(self) -> bool:
+        """Scored by the last stage (always, without a cascade)."""
+        return self.ok and self.stage >= self.stages - 1
 
 
 @dataclass
@@ -97,7 +116,8 @@ class Program:
 
     @property
     def score(self) -> float | None:
-        return self.evaluation.score if self.evaluation and self.evaluation.ok else None
+        """The score of a complete evaluation (a cascade's last stage), else None."""
+        return self.evaluation.score if self.evaluation and self.evaluation.complete else None
 
 
 @dataclass

@@ -120,7 +120,7 @@ def test_sigkill_mid_run_then_resume_loses_nothing(tmp_path, tiny_problem):
     # the archive replayed from the database equals the one the resumed controller held at the end
     run = open_run(run_dir, readonly=True)
     replayed = Controller(run, build_proposer(run.config), LocalExecutor(1, 30))
-    replayed._replay()
+    replayed.replay()
     assert replayed.progress.evaluated == 41
     assert replayed.archive.fingerprint() == run.db.get_meta("archive_fingerprint")
     run.close()

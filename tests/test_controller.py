@@ -44,9 +44,9 @@ def test_archive_is_rebuilt_identically_from_the_database(tiny_problem, tmp_path
     finally:
         executor.close()
     original = controller.archive.snapshot()
-    reopened = open_run(run.directory)
+    reopened = open_run(run.directory, readonly=True)  # a reader: the first handle still holds the lock
     replayed = Controller(reopened, build_proposer(reopened.config), LocalExecutor(1, 30))
-    replayed._replay()
+    replayed.replay()
     assert replayed.archive.snapshot() == original
     assert replayed.archive.fingerprint() == reopened.db.get_meta("archive_fingerprint")
     assert replayed.archive.insertions == controller.archive.insertions

@@ -7,6 +7,7 @@ the sandbox, whose limits it mirrors).
 """
 
 from evolve.config.base import ConfigError, StrictModel
+from evolve.config.evaluation import EvaluationSettings, SecondaryObjective, Stage
 from evolve.config.limits import LimitSettings, Resources
 from evolve.config.llm import EditWeights, LLMConfig, ModelSpec, merge_cli_models, parse_model_arg
 from evolve.config.problem import (
@@ -23,6 +24,7 @@ from evolve.config.search import MutatorSettings, SearchSettings
 __all__ = [
     "ConfigError",
     "EditWeights",
+    "EvaluationSettings",
     "FeatureAxis",
     "LLMConfig",
     "LimitSettings",
@@ -34,6 +36,8 @@ __all__ = [
     "Resources",
     "RunSettings",
     "SearchSettings",
+    "SecondaryObjective",
+    "Stage",
     "StrictModel",
     "load_problem_config",
     "merge_cli_models",

@@ -8,7 +8,9 @@ setting). Units follow what users write: kilobytes of output, megabytes of memor
 
 from __future__ import annotations
 
-from pydantic import Field
+from typing import Literal
+
+from pydantic import Field, field_validator
 
 from evolve.config.base import StrictModel
 from sandbox import Limits
@@ -41,6 +43,11 @@ class LimitSettings(StrictModel):
     evaluation_timeout_s: float = Field(
         default=300.0, gt=0, description="Wall-clock limit of one whole evaluation, trusted side included."
     )
+    evaluator_memory_mb: int = Field(
+        default=8192, ge=256,
+        description="Memory (RLIMIT_DATA) of each trusted evaluator process: a runaway evaluation fails as "
+        "'memory' instead of taking the host down.",
+    )
 
     def to_sandbox(self, gpu_devices: tuple[str, ...] = ()) -> Limits:
         """The sandbox's view of these settings, with the GPUs the executor assigned."""
@@ -60,7 +67,22 @@ class LimitSettings(StrictModel):
 
 
 class Resources(StrictModel):
-    """``[resources]``: what one evaluation needs from the machine (the executor schedules by it)."""
+    """``[resources]``: what one evaluation needs from the machine (the executor schedules by it).
+
+    ``gpus = N`` gives every evaluation exactly N devices (the trusted evaluator and the
+    sandbox see those; evaluations wait for free ones); a run on a machine with fewer fails
+    at start. ``gpus = "auto"``: one device per evaluation where the machine has any, else
+    the CPU (problems that pick a larger configuration on a GPU).
+    """
 
     cpus: float = Field(default=1.0, gt=0, description="CPU cores one evaluation uses (Ray's num_cpus).")
-    gpus: int = Field(default=0, ge=0, description="GPUs one evaluation gets, in the trusted evaluator and the sandbox.")
+    gpus: int | Literal["auto"] = Field(
+        default=0, description="GPUs each evaluation gets (0: none; 'auto': one where the machine has any)."
+    )
+
+    @field_validator("gpus")
+    @classmethod
+    def _non_negative(cls, value: int | str) -> int | str:
+        if isinstance(value, int) and value < 0:
+            raise ValueError("gpus must be >= 0 or 'auto'")
+        return value

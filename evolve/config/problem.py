@@ -15,6 +15,7 @@ from typing import Literal
 from pydantic import Field, ValidationError, model_validator
 
 from evolve.config.base import ConfigError, StrictModel
+from evolve.config.evaluation import EvaluationSettings, SecondaryObjective, Stage, check_stages
 from evolve.config.limits import LimitSettings, Resources
 from evolve.config.llm import LLMConfig
 from evolve.config.run import RunSettings
@@ -57,13 +58,28 @@ class FeatureAxis(StrictModel):
 class ProblemConfig(StrictModel):
     problem: ProblemInfo
     objective: Objective = Objective()
+    objectives: list[SecondaryObjective] = Field(default_factory=list, description="Secondary objectives (Pareto front).")
     features: list[FeatureAxis] = Field(default_factory=list)
+    stages: list[Stage] = Field(default_factory=list, description="Cascade stages; none: one stage.")
+    evaluation: EvaluationSettings = EvaluationSettings()
     limits: LimitSettings = LimitSettings()
     resources: Resources = Resources()
     run: RunSettings = RunSettings()
     search: SearchSettings = SearchSettings()
     mutator: MutatorSettings = MutatorSettings()
     llm: LLMConfig = Field(default_factory=LLMConfig, description="Models to propose with; none: the built-in mutator.")
+
+    @model_validator(mode="after")
+    def _check(self) -> "ProblemConfig":
+        check_stages(self.stages)
+        names = [o.name for o in self.objectives]
+        if self.objective.name in names or len(set(names)) != len(names):
+            raise ValueError("objectives: each secondary objective needs a distinct name, other than the primary objective's")
+        return self
+
+    @property
+    def stage_count(self) -> int:
+        return max(1, len(self.stages))
 
     def feature_axes(self) -> list[FeatureAxis]:
         """Declared axes, plus ``code_size`` when fewer than two are declared and it is enabled."""

@@ -5,6 +5,12 @@ that runs ``evaluate_program`` for one request at a time; the candidate itself r
 sandbox the trusted process starts. The controller awaits ``LocalExecutor.evaluate`` from
 asyncio; the blocking wait happens in a thread.
 
+GPUs: with ``gpus_per_evaluation`` N > 0 each evaluation first leases N devices from a
+``DevicePool`` (waiting while they are taken), and its request carries them: the sandbox sees
+exactly those, the trusted evaluator is told the device to compute on. Each trusted process
+runs under an RLIMIT_DATA of ``evaluator_memory_mb``, so a runaway evaluation (a hostile
+reply, a leak in ``evaluate.py``) fails as ``memory`` instead of exhausting the host.
+
 A whole evaluation is bounded by ``evaluation_timeout_s``: past it the slot's process gets
 SIGTERM (which unwinds ``evaluate.py`` so its sandboxes are closed and their processes
 killed), then SIGKILL after a grace period, and the slot restarts. A trusted process that
@@ -16,13 +22,14 @@ from __future__ import annotations
 
 import asyncio
 import ctypes
-import dataclasses
 import multiprocessing
+import resource
 import signal
 import threading
 from multiprocessing.connection import Connection
 from typing import Protocol
 
+from evolve.evaluation.devices import DevicePool
 from evolve.evaluation.request import EvaluationRequest
 from evolve.evaluation.scoring import evaluate_program
 from evolve.records import EvaluationResult
@@ -39,26 +46,37 @@ class Executor(Protocol):
 
 
 class LocalExecutor:
-    """``workers`` trusted evaluator processes on this machine; GPUs dealt round-robin to slots."""
+    """``workers`` trusted evaluator processes on this machine, and the GPUs they share."""
 
-    def __init__(self, workers: int, evaluation_timeout_s: float, gpu_devices: list[list[str]] | None = None) -> None:
+    def __init__(
+        self,
+        workers: int,
+        evaluation_timeout_s: float,
+        *,
+        devices: list[str] | None = None,
+        gpus_per_evaluation: int = 0,
+        evaluator_memory_mb: int | None = None,
+    ) -> None:
         self.evaluation_timeout_s = evaluation_timeout_s
+        self.devices = DevicePool(list(devices or []), gpus_per_evaluation)
         context = multiprocessing.get_context("forkserver")
         context.set_forkserver_preload(["evolve.evaluation.scoring"])
-        devices = gpu_devices or [[] for _ in range(workers)]
-        self._slots = [_Slot(context, tuple(devices[i % len(devices)])) for i in range(workers)]
+        self._slots = [_Slot(context, evaluator_memory_mb) for _ in range(workers)]
         self._free: asyncio.Queue[_Slot] | None = None
 
     async def evaluate(self, request: EvaluationRequest) -> EvaluationResult:
-        if self._free is None:
-            self._free = asyncio.Queue()
-            for slot in self._slots:
+        async with self.devices.lease() as (gpus, device):
+            if gpus:
+                request = request.with_devices(gpus, device)
+            if self._free is None:
+                self._free = asyncio.Queue()
+                for slot in self._slots:
+                    self._free.put_nowait(slot)
+            slot = await self._free.get()
+            try:
+                return await asyncio.to_thread(slot.run, request, self.evaluation_timeout_s)
+            finally:
                 self._free.put_nowait(slot)
-        slot = await self._free.get()
-        try:
-            return await asyncio.to_thread(slot.run, request, self.evaluation_timeout_s)
-        finally:
-            self._free.put_nowait(slot)
 
     def close(self) -> None:
         for slot in self._slots:
@@ -66,17 +84,15 @@ class LocalExecutor:
 
 
 class _Slot:
-    def __init__(self, context: multiprocessing.context.BaseContext, devices: tuple[str, ...]) -> None:
+    def __init__(self, context: multiprocessing.context.BaseContext, memory_mb: int | None) -> None:
         self._context = context
-        self.devices = devices
+        self.memory_mb = memory_mb
         self._process: multiprocessing.process.BaseProcess | None = None
         self._conn: Connection | None = None
         self._lock = threading.Lock()
 
     def run(self, request: EvaluationRequest, timeout_s: float) -> EvaluationResult:
         with self._lock:
-            if self.devices:
-                request = dataclasses.replace(request, limits=dataclasses.replace(request.limits, gpu_devices=self.devices))
             conn = self._ensure_started()
             try:
                 conn.send(request)
@@ -92,7 +108,9 @@ class _Slot:
     def _ensure_started(self) -> Connection:
         if self._process is None or not self._process.is_alive():
             parent, child = self._context.Pipe()
-            self._process = self._context.Process(target=_serve, args=(child,), daemon=True, name="evolve-evaluator")
+            self._process = self._context.Process(
+                target=_serve, args=(child, self.memory_mb), daemon=True, name="evolve-evaluator"
+            )
             self._process.start()
             child.close()
             self._conn = parent
@@ -117,12 +135,14 @@ def _failure(kind: FailureKind, message: str, duration_s: float) -> EvaluationRe
     return EvaluationResult(ok=False, failure_kind=kind.value, failure_message=message, duration_s=duration_s)
 
 
-def _serve(conn: Connection) -> None:
+def _serve(conn: Connection, memory_mb: int | None) -> None:
     """Trusted evaluator process: evaluate requests until the pipe closes."""
     try:
         ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
     except (OSError, AttributeError):
         pass  # not Linux: the slot still stops its process on close
+    if memory_mb:
+        cap_memory(memory_mb)
     signal.signal(signal.SIGTERM, _raise_system_exit)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the controller's to handle
     while True:
@@ -131,6 +151,16 @@ def _serve(conn: Connection) -> None:
         except (EOFError, OSError):
             return
         conn.send(evaluate_program(request))
+
+
+def cap_memory(memory_mb: int) -> None:
+    """RLIMIT_DATA of this process: heap and private mappings, not the address space a CUDA
+    runtime reserves without touching (RLIMIT_AS would break torch on a GPU)."""
+    limit = memory_mb << 20
+    _, hard = resource.getrlimit(resource.RLIMIT_DATA)
+    if hard != resource.RLIM_INFINITY:
+        limit = min(limit, hard)
+    resource.setrlimit(resource.RLIMIT_DATA, (limit, hard))
 
 
 def _raise_system_exit(signum: int, frame: object) -> None:

@@ -5,10 +5,12 @@
 - ``novelty``: near-duplicate detection behind that rule;
 - ``lineage``: bounded notes on a parent's failed edits and children, for its next prompts;
 - ``ledger``: the run's LLM spending, committed as rows;
+- ``cascade``: the bar each cascade stage's score must reach;
+- ``holdout``: which programs are re-scored on the holdout split;
 - ``engine``: wiring a run, its proposer, executor and observer together (``execute``).
 """
 
 from evolve.loop.controller import Controller, RunError
-from evolve.loop.engine import execute, score_source
+from evolve.loop.engine import Scored, execute, executor_for, holdout, score_problem
 
-__all__ = ["Controller", "RunError", "execute", "score_source"]
+__all__ = ["Controller", "RunError", "Scored", "execute", "executor_for", "holdout", "score_problem"]

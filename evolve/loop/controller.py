@@ -29,7 +29,9 @@ from evolve.archive import Elite, archive_for
 from evolve.edits import evolvable_text
 from evolve.evaluation import request_for
 from evolve.evaluation.executor import Executor
+from evolve.loop.cascade import CascadeBars
 from evolve.loop.commit import CommitRules
+from evolve.loop.holdout import HoldoutGap, holdout_targets
 from evolve.loop.ledger import Ledger
 from evolve.loop.lineage import LineageNotes
 from evolve.proposers.base import ProblemBrief, ProgramView, ProposalContext, Proposer
@@ -70,6 +72,7 @@ class Controller:
         self.notes = LineageNotes()
         self.rules = CommitRules(run.db, novelty=search.novelty_rejection, threshold=search.novelty_threshold)
         self.ledger = Ledger(run.db)
+        self.cascade = CascadeBars(self.config.stages, self.maximize)
         self._proposal_slots = asyncio.Semaphore(self.config.run.max_concurrent_proposals)
 
     # -- public ---------------------------------------------------------------------------
@@ -82,7 +85,7 @@ class Controller:
         """Run until the budget is spent or a stop is requested; return the final progress."""
         db = self.run.db
         db.set_meta("status", RunStatus.RUNNING)
-        self._replay()
+        self.replay()
         self.progress.evaluated_at_start = self.progress.evaluated
         restored = db.get_meta("proposer_state")
         if restored:
@@ -122,6 +125,8 @@ class Controller:
             if tasks:
                 await asyncio.gather(*tasks, return_exceptions=True)
         finished = self._stop_reason is None or db.totals().programs - 1 >= self.config.run.budget
+        if self.config.evaluation.holdout and self.config.evaluation.holdout_at_end:
+            await self.score_holdout()
         self.progress.message = self._stop_reason or "budget spent"
         self.progress.finished = True
         db.set_meta("status", RunStatus.FINISHED if finished else RunStatus.STOPPED)
@@ -131,7 +136,7 @@ class Controller:
         return self.progress
 
     # -- start-up -----------------------------------------------------------------------
-    def _replay(self) -> None:
+    def replay(self) -> None:
         """Rebuild the archive and progress from committed evaluations, in commit order."""
         for program in self.run.db.evaluated():
             self._programs[program.id] = program
@@ -150,6 +155,8 @@ class Controller:
             first = db.program(1)
             ev = first.evaluation if first else None
             detail = f"{ev.failure_kind}: {ev.failure_message}" if ev else "not evaluated"
+            if ev is not None and ev.ok:
+                detail = f"it stopped at the cascade stage '{self._stage_name(ev.stage)}' (score {ev.score:.6g} missed its bar)"
             raise RunError(f"the seed program (initial.py) failed to evaluate, so there is nothing to evolve from: {detail}")
 
     # -- one pipeline -------------------------------------------------------------------
@@ -221,8 +228,42 @@ class Controller:
         self._programs[program.id] = program
         return program
 
+    async def score_holdout(self) -> HoldoutGap | None:
+        """Score the best program (and each cell's best) on the holdout split; the best's gap.
+
+        Programs already scored on the holdout split are not scored again. The verdicts are
+        committed to the holdout table only: nothing of them enters the archive, the
+        progress the proposers see, or a prompt.
+        """
+        targets = holdout_targets(self.archive, cells=self.config.evaluation.holdout_cells)
+        if not targets:
+            return None
+        done = self.run.db.holdout_results()
+        todo = [(pid, reason) for pid, reason in targets if pid not in done]
+        self.progress.message = f"scoring {len(todo)} program(s) on the holdout split"
+        self._notify()
+
+        async def one(program_id: int, reason: str) -> None:
+            program = self._programs[program_id]
+            request = request_for(
+                self.config, str(self.run.problem.root), program.code, program_id=program_id, split="holdout"
+            )
+            result = await self.executor.evaluate(request)
+            self.run.db.add_holdout(program_id, result, reason)
+            done[program_id] = result
+
+        await asyncio.gather(*(one(pid, reason) for pid, reason in todo))
+        best_id = targets[0][0]
+        holdout = done[best_id]
+        gap = HoldoutGap(best_id, self._programs[best_id].score or 0.0, holdout.score if holdout.ok else None)
+        self.progress.holdout = gap
+        self.progress.holdout_scored = len(done)
+        return gap
+
     async def _evaluate_and_insert(self, program: Program, proposal: Proposal | None = None) -> bool:
-        request = request_for(self.config, str(self.run.problem.root), program.code)
+        request = request_for(
+            self.config, str(self.run.problem.root), program.code, program_id=program.id, stage_bars=self.cascade.bars()
+        )
         result = await self.executor.evaluate(request)
         program.evaluation = result
         self.run.db.add_evaluation(program.id, result)
@@ -243,9 +284,15 @@ class Controller:
         assert result is not None
         progress = self.progress
         progress.evaluated += 1
+        self.cascade.observe(result)
+        progress.cascade_stopped, progress.cascade_saved = self.cascade.stopped, self.cascade.saved
         parent = self._programs.get(program.parent_id or -1)
         parent_score = parent.score if parent else None
-        if result.ok and result.score is not None:
+        if result.ok and not result.complete:
+            status = f"stopped@{self._stage_name(result.stage)}"
+            if program.parent_id is not None:
+                self.notes.stopped_child(program.parent_id, self._stage_name(result.stage), result.score or 0.0)
+        elif result.ok and result.score is not None:
             progress.succeeded += 1
             features = dict(result.features)
             features["code_size"] = float(len(evolvable_text(program.code)))
@@ -259,13 +306,17 @@ class Controller:
             if program.parent_id is not None:
                 self.notes.failed_child(program.parent_id, status, result.failure_message)
         delta = None
-        if result.ok and parent_score is not None and result.score is not None:
+        if result.complete and parent_score is not None and result.score is not None:
             delta = (result.score - parent_score) if self.maximize else (parent_score - result.score)
         progress.recent.appendleft(
             CandidateRow(program.id, program.island, program.proposer, program.kind, status, result.score, delta, result.duration_s)
         )
         if not replay:
             self._refresh_grid()
+
+    def _stage_name(self, stage: int) -> str:
+        stages = self.config.stages
+        return stages[stage].name if stage < len(stages) else str(stage)
 
     def _elite_codes(self) -> list[tuple[int, str]]:
         """(program id, code) of every archive elite, for the near-duplicate rule."""
@@ -296,8 +347,8 @@ class Controller:
             feedback = ev.feedback if ev.ok else f"{ev.failure_kind}: {ev.failure_message}"
         return ProgramView(
             id=program.id, code=program.code, score=program.score, metrics=dict(ev.metrics) if ev else {},
-            feedback=feedback, failure_kind=ev.failure_kind if ev else None, island=program.island,
-            generation=program.generation,
+            feedback=feedback, instances=dict(ev.instances) if ev else {}, failure_kind=ev.failure_kind if ev else None,
+            island=program.island, generation=program.generation,
         )
 
     def _notify(self) -> None:

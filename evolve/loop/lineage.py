@@ -36,6 +36,9 @@ class LineageNotes:
         text = Template(templates.FAILED_CHILD_NOTE).substitute(status=status, message=message[:_MESSAGE_CHARS])
         self._add(parent_id, text)
 
+    def stopped_child(self, parent_id: int, stage: str, score: float) -> None:
+        self._add(parent_id, Template(templates.STOPPED_CHILD_NOTE).substitute(stage=stage, score=f"{score:.6g}"))
+
     def for_parent(self, parent_id: int) -> tuple[str, ...]:
         """The parent's latest notes, oldest first."""
         return tuple(self._notes.get(parent_id, ()))

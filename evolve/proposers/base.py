@@ -22,8 +22,9 @@ class ProgramView:
     id: int
     code: str
     score: float | None
-    metrics: dict[str, float] = field(default_factory=dict)
+    metrics: dict[str, float] = field(default_factory=dict)  # never private metrics, never holdout
     feedback: str = ""  # evaluator feedback, or the failure text if it failed
+    instances: dict[str, float] = field(default_factory=dict)  # per-workload scores of the search split
     failure_kind: str | None = None
     island: int = 0
     generation: int = 0

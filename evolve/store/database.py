@@ -22,7 +22,7 @@ from typing import Any, Iterator
 
 from evolve.records import EvaluationResult, LLMCall, Program, code_hash
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -66,6 +66,31 @@ CREATE TABLE IF NOT EXISTS evaluations (
     failure_message TEXT NOT NULL,
     output TEXT NOT NULL,
     duration_s REAL NOT NULL,
+    candidate_s REAL NOT NULL,
+    instances TEXT NOT NULL DEFAULT '{}',
+    private TEXT NOT NULL DEFAULT '{}',
+    objectives TEXT NOT NULL DEFAULT '{}',
+    stage INTEGER NOT NULL DEFAULT 0,
+    stages INTEGER NOT NULL DEFAULT 1,
+    stage_scores TEXT NOT NULL DEFAULT '[]',
+    gpu_peak_mb REAL NOT NULL DEFAULT 0
+);
+-- Holdout verdicts: apart from the search's evaluations, never read by the loop or a prompt.
+CREATE TABLE IF NOT EXISTS holdout (
+    id INTEGER PRIMARY KEY,
+    program_id INTEGER NOT NULL UNIQUE REFERENCES programs(id),
+    created_at REAL NOT NULL,
+    reason TEXT NOT NULL,           -- best | cell
+    ok INTEGER NOT NULL,
+    score REAL,
+    metrics TEXT NOT NULL,
+    private TEXT NOT NULL,
+    instances TEXT NOT NULL,
+    objectives TEXT NOT NULL,
+    feedback TEXT NOT NULL,
+    failure_kind TEXT,
+    failure_message TEXT NOT NULL,
+    duration_s REAL NOT NULL,
     candidate_s REAL NOT NULL
 );
 CREATE TABLE IF NOT EXISTS llm_calls (
@@ -105,6 +130,8 @@ class RunDatabase:
     def __init__(self, path: Path, *, readonly: bool = False) -> None:
         self.path = Path(path)
         if readonly:
+            if _stored_schema(self.path) < SCHEMA_VERSION:  # written by an older evolve: add the new columns first
+                RunDatabase(self.path).close()
             uri = f"file:{self.path}?mode=ro"
             self._db = sqlite3.connect(uri, uri=True, isolation_level=None)
         else:
@@ -112,13 +139,20 @@ class RunDatabase:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.executescript(_SCHEMA)
-            if self.get_meta("schema_version") is None:
-                self.set_meta("schema_version", SCHEMA_VERSION)
+            self._migrate()
         self._db.execute("PRAGMA busy_timeout=5000")
         self._db.row_factory = sqlite3.Row
 
     def close(self) -> None:
         self._db.close()
+
+    def _migrate(self) -> None:
+        """Bring a database written by an older evolve up to SCHEMA_VERSION (columns added with defaults)."""
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(evaluations)")}
+        for name, decl in _EVALUATION_COLUMNS_V2:
+            if name not in columns:
+                self._db.execute(f"ALTER TABLE evaluations ADD COLUMN {name} {decl}")
+        self.set_meta("schema_version", SCHEMA_VERSION)
 
     # -- meta ---------------------------------------------------------------------------
     def set_meta(self, key: str, value: Any) -> None:
@@ -187,11 +221,28 @@ class RunDatabase:
         with self._transaction():
             self._db.execute(
                 "INSERT INTO evaluations(program_id, created_at, ok, score, metrics, features, feedback, failure_kind,"
-                " failure_message, output, duration_s, candidate_s) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                " failure_message, output, duration_s, candidate_s, instances, private, objectives, stage, stages,"
+                " stage_scores, gpu_peak_mb) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (
                     program_id, time.time(), int(result.ok), result.score, json.dumps(result.metrics),
                     json.dumps(result.features), result.feedback, result.failure_kind, result.failure_message,
-                    result.output, result.duration_s, result.candidate_s,
+                    result.output, result.duration_s, result.candidate_s, json.dumps(result.instances),
+                    json.dumps(result.private), json.dumps(result.objectives), result.stage, result.stages,
+                    json.dumps(result.stage_scores), result.gpu_peak_mb,
+                ),
+            )
+
+    def add_holdout(self, program_id: int, result: EvaluationResult, reason: str) -> None:
+        """Commit a holdout verdict (one per program; a later one for the same program replaces it)."""
+        with self._transaction():
+            self._db.execute(
+                "INSERT OR REPLACE INTO holdout(program_id, created_at, reason, ok, score, metrics, private, instances,"
+                " objectives, feedback, failure_kind, failure_message, duration_s, candidate_s)"
+                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                (
+                    program_id, time.time(), reason, int(result.ok), result.score, json.dumps(result.metrics),
+                    json.dumps(result.private), json.dumps(result.instances), json.dumps(result.objectives),
+                    result.feedback, result.failure_kind, result.failure_message, result.duration_s, result.candidate_s,
                 ),
             )
 
@@ -239,13 +290,23 @@ class RunDatabase:
         return _program_from_row(row) if row else None
 
     def best(self, *, maximize: bool, limit: int = 1) -> list[Program]:
+        """The best complete evaluations (a cascade's last stage), best first."""
         order = "DESC" if maximize else "ASC"
         rows = self._db.execute(
             f"SELECT {_PROGRAM_COLS}, {_EVAL_COLS} FROM evaluations e JOIN programs p ON p.id = e.program_id"
-            f" WHERE e.ok = 1 ORDER BY e.score {order}, p.id ASC LIMIT ?",
+            f" WHERE e.ok = 1 AND e.stage >= e.stages - 1 ORDER BY e.score {order}, p.id ASC LIMIT ?",
             (limit,),
         )
         return [_program_from_row(r) for r in rows]
+
+    def holdout(self, program_id: int) -> tuple[EvaluationResult, str] | None:
+        """A program's holdout verdict and why it was scored (best | cell), if it has one."""
+        row = self._db.execute("SELECT * FROM holdout WHERE program_id = ?", (program_id,)).fetchone()
+        return (_holdout_from_row(row), row["reason"]) if row else None
+
+    def holdout_results(self) -> dict[int, EvaluationResult]:
+        """Every holdout verdict, by program id."""
+        return {row["program_id"]: _holdout_from_row(row) for row in self._db.execute("SELECT * FROM holdout ORDER BY id")}
 
     def has_code(self, code: str) -> int | None:
         row = self._db.execute("SELECT id FROM programs WHERE code_hash = ? LIMIT 1", (code_hash(code),)).fetchone()
@@ -254,7 +315,9 @@ class RunDatabase:
     def totals(self) -> RunTotals:
         q = self._db.execute
         programs = q("SELECT COUNT(*) FROM programs").fetchone()[0]
-        evaluated, succeeded = q("SELECT COUNT(*), COALESCE(SUM(ok), 0) FROM evaluations").fetchone()
+        evaluated, succeeded = q(
+            "SELECT COUNT(*), COALESCE(SUM(ok AND stage >= stages - 1), 0) FROM evaluations"
+        ).fetchone()
         proposals = q("SELECT COUNT(*) FROM proposals").fetchone()[0]
         calls, cost = q("SELECT COUNT(*), COALESCE(SUM(cost), 0) FROM llm_calls").fetchone()
         return RunTotals(programs, evaluated, int(succeeded), proposals, calls, float(cost))
@@ -264,6 +327,13 @@ class RunDatabase:
             "SELECT failure_kind, COUNT(*) FROM evaluations WHERE ok = 0 GROUP BY failure_kind ORDER BY 2 DESC"
         )
         return {str(kind): int(n) for kind, n in rows}
+
+    def cascade_counts(self) -> dict[str, int]:
+        """Evaluations the cascade stopped early, and the later stage runs that saved."""
+        stopped, saved = self._db.execute(
+            "SELECT COUNT(*), COALESCE(SUM(stages - 1 - stage), 0) FROM evaluations WHERE ok = 1 AND stage < stages - 1"
+        ).fetchone()
+        return {"stopped": int(stopped), "saved": int(saved)}
 
     def proposal_outcomes(self) -> dict[str, int]:
         rows = self._db.execute("SELECT outcome, COUNT(*) FROM proposals GROUP BY outcome ORDER BY 2 DESC")
@@ -290,6 +360,15 @@ class _Transaction:
         self._db.execute("ROLLBACK" if exc_type else "COMMIT")
 
 
+def _stored_schema(path: Path) -> int:
+    with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as db:
+        try:
+            row = db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+        except sqlite3.OperationalError:  # no meta table yet
+            return 0
+    return int(json.loads(row[0])) if row else 0
+
+
 def _sha256(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
@@ -297,7 +376,17 @@ def _sha256(text: str) -> str:
 _PROGRAM_COLS = "p.id, p.code, p.parent_id, p.island, p.generation, p.proposer, p.kind, p.created_at"
 _EVAL_COLS = (
     "e.ok, e.score, e.metrics, e.features, e.feedback, e.failure_kind, e.failure_message, e.output,"
-    " e.duration_s, e.candidate_s"
+    " e.duration_s, e.candidate_s, e.instances, e.private, e.objectives, e.stage, e.stages, e.stage_scores,"
+    " e.gpu_peak_mb"
+)
+_EVALUATION_COLUMNS_V2 = (
+    ("instances", "TEXT NOT NULL DEFAULT '{}'"),
+    ("private", "TEXT NOT NULL DEFAULT '{}'"),
+    ("objectives", "TEXT NOT NULL DEFAULT '{}'"),
+    ("stage", "INTEGER NOT NULL DEFAULT 0"),
+    ("stages", "INTEGER NOT NULL DEFAULT 1"),
+    ("stage_scores", "TEXT NOT NULL DEFAULT '[]'"),
+    ("gpu_peak_mb", "REAL NOT NULL DEFAULT 0"),
 )
 
 
@@ -311,6 +400,17 @@ def _program_from_row(row: sqlite3.Row, with_eval: bool = True) -> Program:
             ok=bool(row["ok"]), score=row["score"], metrics=json.loads(row["metrics"]),
             features=json.loads(row["features"]), feedback=row["feedback"], failure_kind=row["failure_kind"],
             failure_message=row["failure_message"], output=row["output"], duration_s=row["duration_s"],
-            candidate_s=row["candidate_s"],
+            candidate_s=row["candidate_s"], instances=json.loads(row["instances"]), private=json.loads(row["private"]),
+            objectives=json.loads(row["objectives"]), stage=row["stage"], stages=row["stages"],
+            stage_scores=json.loads(row["stage_scores"]), gpu_peak_mb=row["gpu_peak_mb"],
         )
     return program
+
+
+def _holdout_from_row(row: sqlite3.Row) -> EvaluationResult:
+    return EvaluationResult(
+        ok=bool(row["ok"]), score=row["score"], metrics=json.loads(row["metrics"]), private=json.loads(row["private"]),
+        instances=json.loads(row["instances"]), objectives=json.loads(row["objectives"]), feedback=row["feedback"],
+        failure_kind=row["failure_kind"], failure_message=row["failure_message"], duration_s=row["duration_s"],
+        candidate_s=row["candidate_s"],
+    )

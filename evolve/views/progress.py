@@ -9,6 +9,10 @@ from __future__ import annotations
 import time
 from collections import Counter, deque
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from evolve.loop.holdout import HoldoutGap
 
 
 @dataclass(frozen=True)
@@ -52,6 +56,10 @@ class RunProgress:
     message: str = ""
     finished: bool = False
     evaluated_at_start: int = 0
+    cascade_stopped: int = 0  # evaluations the cascade stopped before the last stage
+    cascade_saved: int = 0  # stage runs those skipped
+    holdout: "HoldoutGap | None" = None  # the best program's search and holdout scores
+    holdout_scored: int = 0
 
     def is_better(self, score: float, than: float | None) -> bool:
         if than is None:

@@ -16,9 +16,10 @@ from string import Template
 
 from evolve.edits import EditError, blocks, evolvable_text
 from evolve.proposers.llm import templates as T
-from evolve.proposers.base import ProgramView, ProposalContext
+from evolve.proposers.base import ProblemBrief, ProgramView, ProposalContext
 
 EDIT_KINDS = ("diff", "rewrite", "crossover")
+_INSTANCES_SHOWN = 8
 
 
 def build_messages(context: ProposalContext, kind: str, *, max_feedback_chars: int = 2000) -> list[dict[str, str]]:
@@ -36,13 +37,13 @@ def build_messages(context: ProposalContext, kind: str, *, max_feedback_chars: i
     ]
     partner = crossover_partner(context) if kind == "crossover" else None
     title = "Program A, the current one" if partner else "Current program"
-    parts.append(_program(T.PROGRAM, context.parent, objective, max_feedback_chars, full=True, title=title))
+    parts.append(_program(T.PROGRAM, context.parent, problem, max_feedback_chars, full=True, title=title))
     if partner is not None:
-        parts.append(_program(T.PROGRAM, partner, objective, max_feedback_chars, full=False, title="Program B"))
+        parts.append(_program(T.PROGRAM, partner, problem, max_feedback_chars, full=False, title="Program B"))
     others = [p for p in context.inspirations if partner is None or p.id != partner.id]
     if others:
         parts.append(T.INSPIRATIONS_HEADER)
-        parts.extend(_program(T.INSPIRATION, p, objective, max_feedback_chars // 2, full=False) for p in others)
+        parts.extend(_program(T.INSPIRATION, p, problem, max_feedback_chars // 2, full=False) for p in others)
     if context.notes:
         notes = "\n".join(f"- {_clip(n, 600)}" for n in dict.fromkeys(context.notes))
         parts.append(Template(T.NOTES).substitute(notes=notes))
@@ -75,12 +76,15 @@ def _task(kind: str, parent_code: str, objective: str) -> str:
     return Template(T.REWRITE_MANY_BLOCKS if many else T.REWRITE_ONE_BLOCK).substitute(objective=objective)
 
 
-def _program(template: str, view: ProgramView, objective: str, max_feedback: int, *, full: bool, title: str = "") -> str:
+def _program(
+    template: str, view: ProgramView, problem: ProblemBrief, max_feedback: int, *, full: bool, title: str = ""
+) -> str:
     code = view.code if full else _evolvable(view.code)
     if not code.endswith("\n"):
         code += "\n"
     return Template(template).substitute(
-        title=title, id=view.id, score_line=_score_line(view, objective), details=_details(view, max_feedback), code=code
+        title=title, id=view.id, score_line=_score_line(view, problem.objective),
+        details=_details(view, max_feedback, problem.maximize), code=code,
     )
 
 
@@ -97,11 +101,15 @@ def _score_line(view: ProgramView, objective: str) -> str:
     return f"{objective} = {view.score:.6g}"
 
 
-def _details(view: ProgramView, max_feedback: int) -> str:
+def _details(view: ProgramView, max_feedback: int, maximize: bool = True) -> str:
     lines = []
     metrics = {k: v for k, v in view.metrics.items() if isinstance(v, (int, float))}
     if metrics:
         lines.append("Metrics: " + ", ".join(f"{k}={v:.6g}" for k, v in sorted(metrics.items())))
+    if view.instances:
+        worst = sorted(view.instances.items(), key=lambda kv: kv[1] if maximize else -kv[1])[:_INSTANCES_SHOWN]
+        more = f" (worst {len(worst)} of {len(view.instances)})" if len(view.instances) > len(worst) else ""
+        lines.append(f"Score per workload, worst first{more}: " + ", ".join(f"{k}={v:.6g}" for k, v in worst))
     if view.feedback.strip():
         label = "Failure" if view.score is None else "Evaluator feedback"
         lines.append(f"{label}:\n{_clip(view.feedback.strip(), max_feedback)}")

@@ -40,6 +40,10 @@ $notes"""
 # Lineage notes: what the loop records about a parent's recent history (``evolve.loop.lineage``).
 REJECTED_PROPOSAL_NOTE = "A previous $kind proposal for this program was rejected ($outcome): $message"
 FAILED_CHILD_NOTE = "A child of this program failed ($status): $message"
+STOPPED_CHILD_NOTE = (
+    "A child of this program stopped at the cascade stage '$stage': its score there ($score) missed the "
+    "bar for going on to the next stage"
+)
 
 DIFF = """\
 ## Task

@@ -1,0 +1,74 @@
+"""How a problem is evaluated beyond one call of ``evaluate``: cascade stages, holdout, objectives.
+
+``[[stages]]`` lists the cascade (``evaluators.contract`` says what each stage is told):
+the engine calls ``evaluate`` once per stage, in order, and a candidate whose score misses
+a stage's bar stops there. A bar is either a fixed ``threshold`` on that stage's score
+(``>=`` when maximising, ``<=`` when minimising) or a ``top_fraction``: the candidate
+goes on only if its stage score is within the best ``top_fraction`` of the stage scores
+seen so far in the run (once ``min_observations`` are known; before that everyone goes
+on). The last stage has no bar: nothing follows it.
+
+``[evaluation] holdout = true`` says the evaluator implements ``split = "holdout"``: when a
+run ends (and on ``evolve holdout RUN``) the best program, and with ``holdout_cells`` the
+best of every occupied archive cell, are re-scored on the holdout split, stored apart and
+never shown to a model.
+
+``[[objectives]]`` names secondary objectives the evaluator reports in
+``Evaluation.objectives``; ``evolve best --pareto`` shows the non-dominated programs over
+the primary objective and these.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from evolve.config.base import StrictModel
+
+
+class Stage(StrictModel):
+    name: str = Field(min_length=1)
+    threshold: float | None = Field(default=None, description="Go on only if this stage's score reaches it.")
+    top_fraction: float | None = Field(
+        default=None, gt=0, le=1, description="Go on only if this stage's score is in the best fraction seen so far."
+    )
+    min_observations: int = Field(default=8, ge=1, description="Stage scores needed before top_fraction applies.")
+
+    @model_validator(mode="after")
+    def _one_bar(self) -> "Stage":
+        if self.threshold is not None and self.top_fraction is not None:
+            raise ValueError(f"stage {self.name!r}: give threshold or top_fraction, not both")
+        return self
+
+    @property
+    def gated(self) -> bool:
+        return self.threshold is not None or self.top_fraction is not None
+
+
+class SecondaryObjective(StrictModel):
+    name: str = Field(min_length=1)
+    direction: Literal["maximize", "minimize"] = "maximize"
+
+    @property
+    def maximize(self) -> bool:
+        return self.direction == "maximize"
+
+
+class EvaluationSettings(StrictModel):
+    holdout: bool = Field(default=False, description="The evaluator implements context.split == 'holdout'.")
+    holdout_cells: bool = Field(
+        default=True, description="Re-score the best of every occupied cell on the holdout split, not only the best overall."
+    )
+    holdout_at_end: bool = Field(default=True, description="Score the holdout split when a run ends (else only on `evolve holdout`).")
+
+
+def check_stages(stages: list[Stage]) -> list[Stage]:
+    """Names unique; no bar on the last stage (no stage follows it)."""
+    names = [s.name for s in stages]
+    dupes = sorted({n for n in names if names.count(n) > 1})
+    if dupes:
+        raise ValueError(f"stages: stage {dupes[0]!r} is listed twice; give each stage a distinct name")
+    if stages and stages[-1].gated:
+        raise ValueError(f"stages: the last stage {stages[-1].name!r} has a bar, but no stage follows it; remove its threshold/top_fraction")
+    return stages
