@@ -6,6 +6,7 @@ import ast
 import asyncio
 import math
 import random
+import re
 import signal
 import warnings
 
@@ -327,3 +328,84 @@ def test_propose_through_the_protocol():
     context = _context(LR_SCHEDULE, 1, (ProgramView(2, DONOR, 0.3),))
     crossed = asyncio.run(MutatorProposer(weights={"crossover": 1e6}).propose(context))
     assert crossed.kind == "crossover"
+
+
+# --- faithful rendering ---------------------------------------------------------------------
+
+COMMENTED = '''import numpy as np
+
+
+# EVOLVE-BLOCK-START
+def schedule(step, total, base=0.1):
+    """Warm up, then decay: the shape this search is tuning."""
+    # fraction of training done so far
+    done = step / total
+    # linear warm-up over the first tenth
+    warm = min(1.0, done / 0.1)
+    decay = 1.0 - done  # what is left
+
+    # never drop below a floor
+    floor = 0.01 * base
+    value = base * warm * decay
+    return max(value, floor)
+
+
+def run():
+    # the harness samples a few steps
+    total = 100
+    out = []
+    for step in range(0, total, 7):
+        out.append(schedule(step, total))
+    return out
+# EVOLVE-BLOCK-END
+'''
+
+
+def _own_line_comments(code: str) -> list[str]:
+    return [line.strip() for line in code.splitlines() if line.strip().startswith("#") and "EVOLVE-BLOCK" not in line]
+
+
+def test_comments_and_the_docstring_survive_100_successive_mutations():
+    code, applied = COMMENTED, 0
+    proposer = MutatorProposer()
+    for seed in range(100):
+        proposal = proposer.mutate(code, seed)
+        if proposal.ok:
+            check_only_blocks_changed(COMMENTED, proposal.code)
+            code, applied = proposal.code, applied + 1
+    assert applied >= 95
+    assert _own_line_comments(code) == _own_line_comments(COMMENTED)  # every comment line, in order
+    assert '"""Warm up, then decay: the shape this search is tuning."""' in code
+
+
+def test_a_constant_mutation_changes_only_that_literal():
+    for seed in range(20):
+        proposal = _only("constant").mutate(COMMENTED, seed)
+        before, after = COMMENTED.splitlines(), proposal.code.splitlines()
+        changed = [(a, b) for a, b in zip(before, after) if a != b]
+        assert len(before) == len(after) and len(changed) == 1, proposal.summary
+        a, b = changed[0]
+        head = next(i for i, (x, y) in enumerate(zip(a, b)) if x != y)
+        tail = next(i for i, (x, y) in enumerate(zip(a[::-1], b[::-1])) if x != y)
+        old, new = a[head : len(a) - tail], b[head : len(b) - tail]
+        assert re.fullmatch(r"[0-9.e+-]*", old) and re.fullmatch(r"[0-9.e+-]*", new), (a, b)  # only the number
+        assert a.split("#")[1:] == b.split("#")[1:]  # a trailing comment stays
+
+
+def test_literals_and_unary_minus_are_printed_cleanly():
+    for name, parent in CORPUS.items():
+        for seed in range(150):
+            proposal = MutatorProposer().mutate(parent, seed)
+            if not proposal.ok:
+                continue
+            new_lines = set(proposal.code.splitlines()) - set(parent.splitlines())
+            for line in new_lines:
+                code_part = line.split("#")[0]
+                assert "- -" not in code_part and "--" not in code_part, (name, line)
+                assert not re.search(r"\+ -\d", code_part), (name, line)  # a literal is added, not "+ -0.3"
+
+
+def test_a_swap_keeps_the_comment_between_the_statements():
+    source = "def f(x):\n    y = x + 1  # one more\n    # between\n    x = x * 2\n    return x + y\n"
+    proposal = _only("swap").mutate(source, 0)
+    assert proposal.ok and proposal.code == "def f(x):\n    x = x * 2\n    # between\n    y = x + 1  # one more\n    return x + y\n"

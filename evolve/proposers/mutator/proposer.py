@@ -10,9 +10,9 @@ differently, one crossover.
 Invariants:
 
 - Only block contents change; the text outside the blocks is byte-identical. Within a
-  block only the top-level statements that changed are re-rendered with ``ast.unparse``,
-  so comments and formatting survive everywhere else; comments inside a changed
-  statement are lost.
+  block only the mutated nodes are re-printed, in place (``evolve.proposers.mutator.render``),
+  so comments, docstrings and formatting survive everywhere else, also inside the
+  function that changed; literals and unary minus are printed cleanly.
 - Each block must parse on its own (whole statements; a uniformly indented block is
   dedented first), otherwise the proposal carries an error saying which block and why.
 - The result compiles and differs from the parent (compared as ASTs, so a reformatting
@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from typing import Mapping, Sequence
 
 from evolve.edits.blocks import Block, EditError, blocks
+from evolve.proposers.mutator.render import RenderError, render_faithfully, structure_hashes, tidy
 from evolve.proposers.mutator.sites import CallVocabulary, collect
 from evolve.proposers.mutator.operators import DEFAULT_CALL_GROUPS, OPERATIONS, line_of, validate_weights
 from evolve.records import Proposal
@@ -53,17 +54,18 @@ class ParsedBlock:
     indent: str
     dedented: str
     module: ast.Module
-    dumps: tuple[str, ...]  # ast.dump of each top-level statement, to detect changes
+    hashes: dict[int, int]  # structure_hashes(module): what unchanged means, cached with the parse
 
     def fresh_module(self) -> ast.Module:
         """A new copy of ``module`` to mutate (re-parsing is faster than deepcopy)."""
         return ast.parse(self.dedented)
 
-    def changed(self, module: ast.Module) -> list[bool] | None:
-        """Per top-level statement, whether ``module`` differs; None if their count differs."""
-        if len(module.body) != len(self.dumps):
+    def changed(self, module: ast.Module, hashes: dict[int, int]) -> list[bool] | None:
+        """Per top-level statement, whether ``module`` (with its ``structure_hashes``) differs;
+        None if their count differs."""
+        if len(module.body) != len(self.module.body):
             return None
-        return [ast.dump(node) != dump for node, dump in zip(module.body, self.dumps)]
+        return [hashes[id(new)] != self.hashes[id(old)] for new, old in zip(module.body, self.module.body)]
 
 
 @functools.lru_cache(maxsize=64)
@@ -89,35 +91,44 @@ def parse_blocks(code: str) -> tuple[ParsedBlock, ...]:
                 f"on its own: line {line}: {error.msg}; the mutator needs each block to hold whole "
                 "statements"
             ) from None
-        dumps = tuple(ast.dump(node) for node in module.body)
-        parsed.append(ParsedBlock(block, lines, indent, text, module, dumps))
+        parsed.append(ParsedBlock(block, lines, indent, text, module, structure_hashes(module)))
     return tuple(parsed)
 
 
 def render(code: str, parsed: Sequence[ParsedBlock], modules: Sequence[ast.Module]) -> str:
     """``code`` with each block replaced by its (possibly mutated) module.
 
-    Unchanged blocks keep their text. In a changed block, when the top-level statements
-    still correspond one to one and sit on separate lines, only the changed ones are
-    re-rendered; otherwise the whole block is.
+    Unchanged blocks keep their text. A changed block is edited only where the mutated
+    nodes lie (``render.render_faithfully``: comments and formatting elsewhere survive);
+    where that cannot be done, the changed top-level statements are printed again, or,
+    when statements share lines, the whole block.
     """
     result = code
     for item, module in reversed(list(zip(parsed, modules))):
-        changed = item.changed(module)
+        module = tidy(module)
+        hashes = structure_hashes(module)
+        changed = item.changed(module, hashes)
         if changed is not None and not any(changed):
             continue
-        old, new = item.module.body, module.body
-        if changed is not None and all(a.end_lineno < _first_line(b) for a, b in zip(old, old[1:])):
-            lines = list(item.lines)
-            for before, after, differs in reversed(list(zip(old, new, changed))):
-                if differs:
-                    start = _first_line(before) - item.block.first_line
-                    lines[start : before.end_lineno - item.block.first_line + 1] = _indented(after, item.indent)
-            text = "\n".join(lines)
-        else:
-            text = "\n".join(_indented(module, item.indent)) + "\n"
+        try:
+            text = render_faithfully(item.lines, item.indent, item.block.first_line, item.module, module, item.hashes, hashes)
+        except RenderError:
+            text = _render_statements(item, module, changed)
         result = result[: item.block.start] + text + result[item.block.end :]
     return result
+
+
+def _render_statements(item: ParsedBlock, module: ast.Module, changed: list[bool] | None) -> str:
+    """The fallback: re-print the changed top-level statements (or the whole block) with ast.unparse."""
+    old, new = item.module.body, module.body
+    if changed is not None and all(a.end_lineno < _first_line(b) for a, b in zip(old, old[1:])):
+        lines = list(item.lines)
+        for before, after, differs in reversed(list(zip(old, new, changed))):
+            if differs:
+                start = _first_line(before) - item.block.first_line
+                lines[start : before.end_lineno - item.block.first_line + 1] = _indented(after, item.indent)
+        return "\n".join(lines)
+    return "\n".join(_indented(module, item.indent)) + "\n"
 
 
 class MutatorProposer(Proposer):
