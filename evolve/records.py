@@ -173,7 +173,8 @@ class Proposal:
 
     ``kind`` names the edit format (a ``ProgramKind``). ``summary`` is a short human
     description of the change; ``reply`` is the raw LLM text, if any; ``usage`` is set by
-    proposers that call models.
+    proposers that call models; ``operators`` names the moves used (the mutator's
+    operators), which an adaptive proposer credits when the child is scored.
     """
 
     proposer: str
@@ -183,6 +184,7 @@ class Proposal:
     summary: str = ""
     reply: str = ""
     usage: ProposalUsage | None = None
+    operators: tuple[str, ...] = ()
 
     @property
     def ok(self) -> bool:

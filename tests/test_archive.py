@@ -130,3 +130,21 @@ def test_no_migration_keeps_islands_apart():
     for i in range(2, 40):
         archive.insert(i, 0.0, {"x": 0.9, "y": 9}, "b", 1)
     assert archive.migrations == 0 and 1 not in {e.program_id for e in archive.islands[1].elites.values()}
+
+
+def test_go_explore_returns_to_cells_that_improved_recently():
+    from evolve.archive import GoExploreSelection
+
+    archive = Archive(AXES)
+    archive.insert(1, 1.0, {"x": 0.1, "y": 1}, "old cell", 0)
+    for i in range(2, 60):  # time passes: other insertions that change nothing
+        archive.insert(i, -1.0, {"x": 0.1, "y": 1}, "worse", 0)
+    archive.insert(99, 1.0, {"x": 0.6, "y": 1}, "new cell, as fit", 0)
+    assert archive.islands[0].improved_at == {(0, 0): 1, (2, 0): 60}
+    rng, policy = random.Random(4), GoExploreSelection(temperature=100.0, horizon=10.0)
+    picks = [archive.select_parent(0, rng, policy).program_id for _ in range(300)]
+    assert picks.count(99) > 1.5 * picks.count(1)  # the fresh cell first ...
+    fitness = make_selection("fitness", temperature=100.0)
+    rng = random.Random(4)
+    flat = [archive.select_parent(0, rng, fitness).program_id for _ in range(300)]
+    assert abs(flat.count(99) - flat.count(1)) < 60  # ... where plain rank selection is nearly even

@@ -2,7 +2,7 @@
 
 - ``grid``: ``Archive``, ``Island``, ``Elite``, ``cell_of`` and the statistics (coverage,
   QD score, fingerprint);
-- ``selection``: which elite becomes a parent (uniform, fitness rank, curiosity);
+- ``selection``: which elite becomes a parent (uniform, fitness rank, curiosity, go_explore);
 - ``acceptance``: when a program takes an occupied cell (strict, parsimony);
 - ``migration``: how elites move between islands (ring, none).
 
@@ -17,6 +17,7 @@ from evolve.archive.migration import Migration, NoMigration, RingMigration, make
 from evolve.archive.selection import (
     CuriositySelection,
     FitnessRankSelection,
+    GoExploreSelection,
     ParentSelection,
     UniformSelection,
     make_selection,
@@ -32,7 +33,9 @@ def archive_for(config: ProblemConfig) -> Archive:
         config.feature_axes(),
         search.islands,
         migration=make_migration(search.migration, search.migration_interval, search.migration_size),
-        selection=make_selection(search.parent_selection, search.fitness_temperature),
+        selection=make_selection(
+            search.parent_selection, search.fitness_temperature, search.go_explore_recency_bonus, search.go_explore_horizon
+        ),
         acceptance=make_acceptance(search.acceptance, search.parsimony_tolerance),
         qd_offset=sign * search.qd_score_offset,
     )
@@ -45,6 +48,7 @@ __all__ = [
     "CuriositySelection",
     "Elite",
     "FitnessRankSelection",
+    "GoExploreSelection",
     "Island",
     "Migration",
     "NoMigration",

@@ -61,7 +61,8 @@ class Island:
         self.index = index
         self.acceptance = acceptance or StrictImprovement()
         self.elites: dict[Cell, Elite] = {}
-        self.visits: dict[Cell, int] = {}
+        self.visits: dict[Cell, int] = {}  # times each cell's elite was chosen as a parent
+        self.improved_at: dict[Cell, int] = {}  # archive insertion count when the cell last got a new elite
 
     def offer(self, elite: Elite) -> str:
         """Insert if the cell is empty or the acceptance rule says so. Returns new_cell | improved | rejected."""
@@ -121,8 +122,8 @@ class Archive:
         """
         elite = Elite(program_id, fitness, cell_of(self.axes, features), code, dict(features))
         targets = self.islands if island is None else [self.islands[island % len(self.islands)]]
-        outcomes = [target.offer(elite) for target in targets]
         self.insertions += 1
+        outcomes = [self._offer(target, elite) for target in targets]
         if len(self.islands) > 1 and self.insertions % self.migration.interval == 0:
             self.migrate()
         for outcome in ("new_cell", "improved"):
@@ -134,9 +135,15 @@ class Archive:
         """Offer the migration policy's emigrants to their target islands (all chosen first)."""
         moves = self.migration.emigrants(self.islands)
         for elite, target in moves:
-            self.islands[target].offer(Elite(elite.program_id, elite.fitness, elite.cell, elite.code, dict(elite.features)))
+            self._offer(self.islands[target], Elite(elite.program_id, elite.fitness, elite.cell, elite.code, dict(elite.features)))
         if moves:
             self.migrations += 1
+
+    def _offer(self, island: Island, elite: Elite) -> str:
+        outcome = island.offer(elite)
+        if outcome != "rejected":
+            island.improved_at[elite.cell] = self.insertions
+        return outcome
 
     # -- selection ----------------------------------------------------------------------
     def select_parent(self, island: int, rng: random.Random, selection: ParentSelection | None = None) -> Elite:
@@ -146,7 +153,7 @@ class Archive:
         ranked = home.ranked() or self.all_elites()
         if not ranked:
             raise LookupError("the archive is empty: nothing to select a parent from")
-        weights = (selection or self.selection).weights(ranked, home.visits)
+        weights = (selection or self.selection).weights(ranked, home, self.insertions)
         parent = rng.choices(ranked, weights=weights, k=1)[0]
         home.visits[parent.cell] = home.visits.get(parent.cell, 0) + 1
         return parent

@@ -8,7 +8,7 @@ from pydantic import Field
 
 from evolve.config.base import StrictModel
 
-ParentSelection = Literal["uniform", "fitness", "curiosity"]
+ParentSelection = Literal["uniform", "fitness", "curiosity", "go_explore"]
 Acceptance = Literal["strict", "parsimony"]
 Migration = Literal["ring", "none"]
 
@@ -20,7 +20,14 @@ class SearchSettings(StrictModel):
     migration_size: int = Field(default=1, ge=1, description="Elites copied to the next island per migration.")
     parent_selection: ParentSelection = Field(
         default="fitness",
-        description="uniform: every elite alike; fitness: rank-weighted; curiosity: rank weight / sqrt(1 + times chosen).",
+        description="uniform: every elite alike; fitness: rank-weighted; curiosity: rank weight / sqrt(1 + times chosen); "
+        "go_explore: curiosity times a bonus for cells that improved recently.",
+    )
+    go_explore_recency_bonus: float = Field(
+        default=2.0, ge=0, description="go_explore: weight bonus B of a cell that just improved (x (1 + B exp(-age/H))).",
+    )
+    go_explore_horizon: float = Field(
+        default=50.0, gt=0, description="go_explore: insertions H over which the recency bonus fades.",
     )
     fitness_temperature: float = Field(
         default=1.0, gt=0, description="Softmax temperature over rank for fitness-weighted selection."
@@ -52,4 +59,8 @@ class SearchSettings(StrictModel):
 class MutatorSettings(StrictModel):
     call_groups: list[list[str]] = Field(
         default_factory=list, description="Extra groups of interchangeable calls, e.g. [['np.sin', 'np.cos']]."
+    )
+    adaptive: bool = Field(
+        default=False,
+        description="Learn which operators improve their parent (Thompson sampling over the operator weights).",
     )

@@ -22,7 +22,7 @@ def build_proposer(config: ProblemConfig) -> Proposer:
             raise ConfigError(f"llm settings: {exc}") from None
     from evolve.proposers.mutator import MutatorProposer
 
-    return MutatorProposer(call_groups=config.mutator.call_groups)
+    return MutatorProposer(call_groups=config.mutator.call_groups, adaptive=config.mutator.adaptive)
 
 
 __all__ = ["ProblemBrief", "ProgramView", "ProposalContext", "Proposer", "build_proposer"]

@@ -35,6 +35,7 @@ from evolve.proposers.mutator.sites import CallVocabulary, collect
 from evolve.proposers.mutator.operators import DEFAULT_CALL_GROUPS, OPERATIONS, line_of, validate_weights
 from evolve.records import Proposal
 from evolve.proposers.base import ProgramView, ProposalContext, Proposer
+from evolve.proposers.operator_bandit import OperatorBandit
 
 
 class BlockSyntaxError(ValueError):
@@ -137,6 +138,8 @@ class MutatorProposer(Proposer):
     ``call_groups`` extend the built-in vocabulary of interchangeable calls (the problem's
     ``[mutator] call_groups``); ``weights`` override per-operator weights by name (see
     ``evolve.proposers.mutator.operators.OPERATORS``); a weight of 0 disables an operator.
+    ``adaptive``: the weights are the priors of an ``OperatorBandit`` that learns which
+    operators improve their parent (``observe``), and whose counts resume with the run.
     """
 
     name = "mutator"
@@ -149,6 +152,7 @@ class MutatorProposer(Proposer):
         max_operators: int = 4,
         continue_probability: float = 0.35,
         attempts: int = 8,
+        adaptive: bool = False,
     ) -> None:
         if max_operators < 1 or attempts < 1 or not 0 <= continue_probability < 1:
             raise ValueError("need max_operators >= 1, attempts >= 1 and 0 <= continue_probability < 1")
@@ -157,6 +161,7 @@ class MutatorProposer(Proposer):
         self.max_operators = max_operators
         self.continue_probability = continue_probability
         self.attempts = attempts
+        self.bandit = OperatorBandit(self.weights) if adaptive else None
 
     async def propose(self, context: ProposalContext) -> Proposal:
         return self.mutate(context.parent.code, context.seed, context.inspirations)
@@ -175,9 +180,10 @@ class MutatorProposer(Proposer):
             except (EditError, BlockSyntaxError):
                 continue  # an unparseable inspiration just cannot donate
         rng = random.Random(seed)
+        weights = self.weights if self.bandit is None else self.bandit.weights(random.Random(f"{seed}:operators"))
         failures = []
         for _ in range(self.attempts):
-            modules, descriptions, kind = self._draw(parsed, donors, rng)
+            modules, descriptions, kind, used = self._draw(parsed, donors, rng, weights)
             if not descriptions:
                 return Proposal(
                     self.name, "mutation",
@@ -193,38 +199,52 @@ class MutatorProposer(Proposer):
             except (SyntaxError, ValueError) as error:
                 failures.append(f"does not compile ({error})")
                 continue
-            return Proposal(self.name, kind, code=candidate, summary="; ".join(descriptions))
+            return Proposal(self.name, kind, code=candidate, summary="; ".join(descriptions), operators=tuple(used))
         return Proposal(
             self.name, "mutation",
             error=f"no valid mutation in {self.attempts} attempts: {', '.join(dict.fromkeys(failures))}",
         )  # fmt: skip
 
+    def observe(self, proposal: Proposal, parent_score: float | None, child_score: float | None) -> None:
+        """Credit the operators the proposal used: a success iff the child beat its parent."""
+        if self.bandit is not None and proposal.operators:
+            improved = parent_score is not None and child_score is not None and child_score > parent_score
+            self.bandit.record(proposal.operators, improved)
+
+    def state(self) -> dict:
+        return {"operators": self.bandit.state()} if self.bandit is not None else {}
+
+    def restore(self, state: dict) -> None:
+        if self.bandit is not None and "operators" in state:
+            self.bandit.restore(state["operators"])
+
     def _draw(
-        self, parsed: Sequence[ParsedBlock], donors: list, rng: random.Random
-    ) -> tuple[list[ast.Module], list[str], str]:
-        """One try: mutated copies of the block modules, descriptions, and the kind."""
+        self, parsed: Sequence[ParsedBlock], donors: list, rng: random.Random, weights: Mapping[str, float]
+    ) -> tuple[list[ast.Module], list[str], str, list[str]]:
+        """One try: mutated copies of the block modules, descriptions, the kind and the operators used."""
         modules = [item.fresh_module() for item in parsed]
-        if donors and self.weights["crossover"] > 0:
-            total = sum(self.weights.values())
-            if rng.random() < self.weights["crossover"] / total:
+        if donors and weights["crossover"] > 0:
+            total = sum(weights.values())
+            if rng.random() < weights["crossover"] / total:
                 description = crossover(modules, donors, rng)
                 if description:
-                    return modules, [description], "crossover"
+                    return modules, [description], "crossover", ["crossover"]
         count = 1
         while count < self.max_operators and rng.random() < self.continue_probability:
             count += 1
-        descriptions = []
+        descriptions, used = [], []
         for _ in range(count):
             sites = collect(modules, self.vocabulary)
-            available = [name for name in OPERATIONS if self.weights[name] > 0]
+            available = [name for name in OPERATIONS if weights[name] > 0]
             while available:
-                name = rng.choices(available, weights=[self.weights[n] for n in available])[0]
+                name = rng.choices(available, weights=[weights[n] for n in available])[0]
                 description = OPERATIONS[name](sites, rng)
                 if description:
                     descriptions.append(description)
+                    used.append(name)
                     break
                 available.remove(name)
-        return modules, descriptions, "mutation"
+        return modules, descriptions, "mutation", used
 
 
 def top_level_definitions(modules: Sequence[ast.Module]) -> dict[str, tuple[int, int]]:
