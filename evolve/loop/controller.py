@@ -67,6 +67,7 @@ class Controller:
         self.progress.axis_names = tuple(a.name for a in self.axes)
         self.progress.grid_shape = tuple(a.bins for a in self.axes)
         self._programs: dict[int, Program] = {}
+        self._elite_ids: set[int] = set()
         self._stop_reason: str | None = None
         self._failed_in_row = 0
         self.notes = LineageNotes()
@@ -142,6 +143,8 @@ class Controller:
             self._programs[program.id] = program
             self._account(program, replay=True)
         self._refresh_grid()
+        for elite in self.archive.all_elites():
+            self.rules.index(elite.program_id, elite.code)
 
     async def _ensure_seed(self) -> None:
         db = self.run.db
@@ -195,7 +198,7 @@ class Controller:
         self, island: int, parent: Program, inspiration_ids: list[int], proposal: Proposal, latency: float
     ) -> Program | None:
         """Judge the proposal, commit it (with its program if it is a candidate) and its LLM calls."""
-        verdict = self.rules.judge(proposal, self._elite_codes)
+        verdict = self.rules.judge(proposal, self._elite_ids)
         program_row = None
         if verdict.is_candidate:
             program_row = dict(
@@ -297,7 +300,9 @@ class Controller:
             features = dict(result.features)
             features["code_size"] = float(len(evolvable_text(program.code)))
             island = None if program.kind == ProgramKind.SEED else program.island
-            self.archive.insert(program.id, self._fitness(program), features, program.code, island)
+            outcome = self.archive.insert(program.id, self._fitness(program), features, program.code, island)
+            if not replay and outcome != "rejected":
+                self.rules.index(program.id, program.code)
             progress.record_score(program.id, result.score)
             status = "ok"
         else:
@@ -318,16 +323,13 @@ class Controller:
         stages = self.config.stages
         return stages[stage].name if stage < len(stages) else str(stage)
 
-    def _elite_codes(self) -> list[tuple[int, str]]:
-        """(program id, code) of every archive elite, for the near-duplicate rule."""
-        return [(e.program_id, self._programs[e.program_id].code) for e in self.archive.all_elites()]
-
     def _sync_spending(self) -> None:
         self.progress.llm_calls, self.progress.llm_cost = self.ledger.calls, self.ledger.cost
 
     def _refresh_grid(self) -> None:
         sign = 1.0 if self.maximize else -1.0
         self.progress.grid = [{c: sign * e.fitness for c, e in island.elites.items()} for island in self.archive.islands]
+        self._elite_ids = {e.program_id for island in self.archive.islands for e in island.elites.values()}
         self.progress.coverage = self.archive.coverage()
         self.progress.qd_score = self.archive.qd_score()
 

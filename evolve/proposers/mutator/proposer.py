@@ -63,7 +63,18 @@ class ParsedBlock:
         """Per top-level statement, whether ``module`` differs; None if their count differs."""
         if len(module.body) != len(self.dumps):
             return None
-        return [ast.dump(node) != dump for node, dump in zip(module.body, self.dumps)]
+        return [not same_tree(node, original) for node, original in zip(module.body, self.module.body)]
+
+
+def same_tree(a: object, b: object) -> bool:
+    """``ast.dump(a) == ast.dump(b)`` (fields compared, positions ignored), without building the strings."""
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, ast.AST):
+        return all(same_tree(getattr(a, name, None), getattr(b, name, None)) for name in a._fields)
+    if isinstance(a, list):
+        return len(a) == len(b) and all(same_tree(x, y) for x, y in zip(a, b))  # type: ignore[arg-type]
+    return a == b and repr(a) == repr(b)  # 0.0 and -0.0 differ, as in ast.dump
 
 
 @functools.lru_cache(maxsize=64)
