@@ -267,6 +267,8 @@ def main() -> None:
         return
     if args.quick:
         args.concurrency, args.sizes, args.seconds = [64], [1000], 6.0
+    print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores (a shared machine skews candidates/s, "
+          "less so CPU per candidate)")
     with tempfile.TemporaryDirectory() as tmp:
         folder = make_problem(Path(tmp) / "zero")
         if args.mutator:

@@ -62,21 +62,27 @@ class Island:
         self.acceptance = acceptance or StrictImprovement()
         self.elites: dict[Cell, Elite] = {}
         self.visits: dict[Cell, int] = {}
+        self._ranked: list[Elite] | None = None  # ranked() until the next change
 
     def offer(self, elite: Elite) -> str:
         """Insert if the cell is empty or the acceptance rule says so. Returns new_cell | improved | rejected."""
         incumbent = self.elites.get(elite.cell)
         if incumbent is None:
             self.elites[elite.cell] = elite
+            self._ranked = None
             return "new_cell"
         if self.acceptance.accepts(incumbent, elite):
             self.elites[elite.cell] = elite
+            self._ranked = None
             return "improved"
         return "rejected"
 
     def ranked(self) -> list[Elite]:
-        """Elites best first (ties broken by program id, for determinism)."""
-        return sorted(self.elites.values(), key=lambda e: (-e.fitness, e.program_id))
+        """Elites best first (ties broken by program id, for determinism); sorted once per change,
+        so callers must not modify the list."""
+        if self._ranked is None:
+            self._ranked = sorted(self.elites.values(), key=lambda e: (-e.fitness, e.program_id))
+        return self._ranked
 
     def best(self) -> Elite | None:
         ranked = self.ranked()

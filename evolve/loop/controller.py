@@ -291,6 +291,7 @@ class Controller:
         progress.cascade_stopped, progress.cascade_saved = self.cascade.stopped, self.cascade.saved
         parent = self._programs.get(program.parent_id or -1)
         parent_score = parent.score if parent else None
+        changed = False  # whether the archive's elites changed (then the grid view is refreshed)
         if result.ok and not result.complete:
             status = f"stopped@{self._stage_name(result.stage)}"
             if program.parent_id is not None:
@@ -300,7 +301,9 @@ class Controller:
             features = dict(result.features)
             features["code_size"] = float(len(evolvable_text(program.code)))
             island = None if program.kind == ProgramKind.SEED else program.island
+            migrations = self.archive.migrations
             outcome = self.archive.insert(program.id, self._fitness(program), features, program.code, island)
+            changed = outcome != "rejected" or self.archive.migrations != migrations
             if not replay and outcome != "rejected":
                 self.rules.index(program.id, program.code)
             progress.record_score(program.id, result.score)
@@ -316,7 +319,7 @@ class Controller:
         progress.recent.appendleft(
             CandidateRow(program.id, program.island, program.proposer, program.kind, status, result.score, delta, result.duration_s)
         )
-        if not replay:
+        if not replay and changed:
             self._refresh_grid()
 
     def _stage_name(self, stage: int) -> str:
