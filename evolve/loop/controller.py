@@ -69,6 +69,8 @@ class Controller:
         self._programs: dict[int, Program] = {}
         self._elite_ids: set[int] = set()
         self._stop_reason: str | None = None
+        self._tasks: set[asyncio.Task] = set()
+        self.interrupted = False  # stopped by a signal (Ctrl-C, SIGTERM) rather than by its budget or a cap
         self._failed_in_row = 0
         self.notes = LineageNotes()
         self.rules = CommitRules(run.db, novelty=search.novelty_rejection, threshold=search.novelty_threshold)
@@ -81,6 +83,19 @@ class Controller:
         """Stop launching pipelines; those in flight finish. Used by budgets and signals."""
         if self._stop_reason is None:
             self._stop_reason = reason
+
+    def interrupt(self, reason: str) -> None:
+        """Graceful stop: launch nothing more; in-flight proposals and evaluations finish."""
+        self.interrupted = True
+        self.request_stop(reason)
+
+    def abort(self, reason: str) -> None:
+        """Immediate stop: in-flight work is cancelled. Their programs stay committed without an
+        evaluation, so ``resume`` evaluates them; nothing committed is lost."""
+        self.interrupt(reason)
+        self._stop_reason = reason
+        for task in self._tasks:
+            task.cancel()
 
     async def run_loop(self) -> RunProgress:
         """Run until the budget is spent or a stop is requested; return the final progress."""
@@ -100,7 +115,7 @@ class Controller:
         self._programs.update((p.id, p) for p in pending)
         self._rng = random.Random(f"{self.config.run.seed}:{totals.programs}")
         created = totals.programs - 1  # programs other than the seed count against the budget
-        tasks: set[asyncio.Task] = {asyncio.create_task(self._evaluate_and_insert(p)) for p in pending}
+        self._tasks = tasks = {asyncio.create_task(self._evaluate_and_insert(p)) for p in pending}
         self.progress.in_flight = len(tasks)
         width = self.config.run.max_concurrent_proposals + self.config.run.max_concurrent_evaluations
         reserved = created
@@ -117,7 +132,10 @@ class Controller:
                 if not tasks:
                     break
                 done, tasks = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+                self._tasks = tasks
                 for task in done:
+                    if task.cancelled():  # aborted: its program (if any) is committed, resume evaluates it
+                        continue
                     if not task.result():  # the proposal produced no candidate: free its reservation
                         reserved -= 1
         finally:
@@ -126,11 +144,12 @@ class Controller:
             if tasks:
                 await asyncio.gather(*tasks, return_exceptions=True)
         finished = self._stop_reason is None or db.totals().programs - 1 >= self.config.run.budget
-        if self.config.evaluation.holdout and self.config.evaluation.holdout_at_end:
+        if not self.interrupted and self.config.evaluation.holdout and self.config.evaluation.holdout_at_end:
             await self.score_holdout()
         self.progress.message = self._stop_reason or "budget spent"
         self.progress.finished = True
-        db.set_meta("status", RunStatus.FINISHED if finished else RunStatus.STOPPED)
+        status = RunStatus.FINISHED if finished else RunStatus.INTERRUPTED if self.interrupted else RunStatus.STOPPED
+        db.set_meta("status", status)
         db.set_meta("stop_reason", self.progress.message)
         db.set_meta("archive_fingerprint", self.archive.fingerprint())
         self._notify()
