@@ -26,6 +26,7 @@ run`` from the process start to its first committed evaluation (built-in mutator
     python bench/throughput.py --concurrency 4 16 64 --latency 0.5
     python bench/throughput.py --mutator --sizes 100 1000 10000
     python bench/throughput.py --startup
+    python bench/throughput.py --resume 100000        # resume's rebuild: full replay vs checkpoint
 """
 
 from __future__ import annotations
@@ -233,6 +234,34 @@ def measure(folder: Path, out: Path, size: int, candidates: int, concurrency: in
     return {"evaluated": len(done), "wall_s": wall, "rate": steady, "cpu_ms": cpu / max(1, len(done) - 1) * 1e3}
 
 
+def resume_times(folder: Path, out: Path, size: int) -> tuple[float, float]:
+    """Seconds to rebuild the controller's state of a ``size``-program run: full replay, then from the checkpoint."""
+    from evolve.store.database import RunDatabase
+    from evolve.store.run import open_run
+
+    problem = load_problem(folder)
+    config = problem.config.model_copy(update={"llm": problem.config.llm.model_copy(update={"models": []})})
+    run = create_run(problem, config, out)
+    run.db.add_seed(problem.initial_code, island=0)
+    run.db.add_evaluation(1, EvaluationResult(ok=True, score=0.0, features={"x": 0.5, "y": 0.5}))
+    run.db.close()
+    seed_database(run.directory / "evolve.db", size - 1)
+    run.db = RunDatabase(run.directory / "evolve.db")
+    started = time.perf_counter()
+    Controller(run, build_proposer(config), ZeroWorkExecutor()).replay()  # no checkpoint yet: full replay
+    full = time.perf_counter() - started
+    writer = Controller(run, build_proposer(config), ZeroWorkExecutor())
+    writer.replay()
+    writer.save_checkpoint()
+    run.close()
+    reopened = open_run(run.directory)
+    started = time.perf_counter()
+    Controller(reopened, build_proposer(reopened.config), ZeroWorkExecutor()).replay()
+    fast = time.perf_counter() - started
+    reopened.close()
+    return full, fast
+
+
 def startup(repeats: int) -> list[float]:
     """Seconds from launching ``evolve run`` (built-in mutator) to its first committed evaluation."""
     times = []
@@ -260,7 +289,13 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="C=64 at 1,000 programs only; the ratio on the last line")
     parser.add_argument("--startup", action="store_true", help="time evolve run to its first evaluation instead")
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--resume", type=int, metavar="N", help="time resume's rebuild of an N-program run instead")
     args = parser.parse_args()
+    if args.resume:
+        with tempfile.TemporaryDirectory() as tmp:
+            full, fast = resume_times(make_problem(Path(tmp) / "zero"), Path(tmp) / "runs", args.resume)
+        print(f"resume of {args.resume} programs: full replay {full:.2f} s, from the checkpoint {fast:.2f} s")
+        return
     if args.startup:
         times = startup(args.repeats)
         print("startup to first evaluation (s): " + ", ".join(f"{t:.2f}" for t in times) + f"; best {min(times):.2f}")

@@ -59,6 +59,15 @@ class CommitRules:
         else:
             self._index.add(program_id, code)
 
+    def index_fingerprint(self, program_id: int, code: str, digest: bytes | None) -> None:
+        """``index`` with the fingerprint already known (from a resume checkpoint)."""
+        if self.novelty:
+            self._index.add_fingerprint(program_id, code, digest)
+
+    def fingerprints(self, ids: Collection[int]) -> dict[int, str]:
+        """Hex fingerprints of the indexed programs among ``ids`` (for the resume checkpoint)."""
+        return {i: d.hex() for i in ids if (d := self._index.fingerprint_of(i)) is not None}
+
     def judge(self, proposal: Proposal, elite_ids: Collection[int]) -> Verdict:
         if not proposal.ok:
             return Verdict(ProposalOutcome.EDIT_FAILED, proposal.error or "the proposer returned no code")

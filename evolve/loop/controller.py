@@ -29,6 +29,7 @@ from evolve.archive import Elite, archive_for
 from evolve.edits import evolvable_text
 from evolve.evaluation import request_for
 from evolve.evaluation.executor import Executor
+from evolve.loop import checkpoint
 from evolve.loop.cascade import CascadeBars
 from evolve.loop.commit import CommitRules
 from evolve.loop.holdout import HoldoutGap, holdout_targets
@@ -60,22 +61,16 @@ class Controller:
         self.executor = executor
         self.observer = observer or (lambda progress: None)
         search = self.config.search
-        self.archive = archive_for(self.config)
-        self.axes = self.archive.axes
         self.maximize = self.config.objective.maximize
-        self.progress = RunProgress(budget=self.config.run.budget, maximize=self.maximize)
-        self.progress.axis_names = tuple(a.name for a in self.axes)
-        self.progress.grid_shape = tuple(a.bins for a in self.axes)
-        self._programs: dict[int, Program] = {}
+        self._fresh_state()
+        self.axes = self.archive.axes
         self._elite_ids: set[int] = set()
         self._stop_reason: str | None = None
         self._tasks: set[asyncio.Task] = set()
         self.interrupted = False  # stopped by a signal (Ctrl-C, SIGTERM) rather than by its budget or a cap
         self._failed_in_row = 0
-        self.notes = LineageNotes()
         self.rules = CommitRules(run.db, novelty=search.novelty_rejection, threshold=search.novelty_threshold)
         self.ledger = Ledger(run.db)
-        self.cascade = CascadeBars(self.config.stages, self.maximize)
         self._proposal_slots = asyncio.Semaphore(self.config.run.max_concurrent_proposals)
 
     # -- public ---------------------------------------------------------------------------
@@ -152,18 +147,54 @@ class Controller:
         db.set_meta("status", status)
         db.set_meta("stop_reason", self.progress.message)
         db.set_meta("archive_fingerprint", self.archive.fingerprint())
+        self.save_checkpoint()
         self._notify()
         return self.progress
 
     # -- start-up -----------------------------------------------------------------------
+    def _fresh_state(self) -> None:
+        """The state that replaying evaluations rebuilds, empty."""
+        self.archive = archive_for(self.config)
+        self.progress = RunProgress(budget=self.config.run.budget, maximize=self.maximize)
+        self.progress.axis_names = tuple(a.name for a in self.archive.axes)
+        self.progress.grid_shape = tuple(a.bins for a in self.archive.axes)
+        self.cascade = CascadeBars(self.config.stages, self.maximize)
+        self.notes = LineageNotes()
+        self._programs: dict[int, Program] = {}
+
     def replay(self) -> None:
-        """Rebuild the archive and progress from committed evaluations, in commit order."""
-        for program in self.run.db.evaluated():
+        """Rebuild the archive and progress from committed evaluations, in commit order: from the
+        resume checkpoint and the evaluations after it when it verifies, else from the first."""
+        after = self._restore_checkpoint()
+        for program in self.run.db.evaluated(after=after):
             self._programs[program.id] = program
             self._account(program, replay=True)
         self._refresh_grid()
         for elite in self.archive.all_elites():
             self.rules.index(elite.program_id, elite.code)
+
+    def _restore_checkpoint(self) -> int:
+        """Restore the stored checkpoint; the evaluation row it covers (0: none, or it did not verify)."""
+        state = self.run.db.get_meta("checkpoint")
+        if not state:
+            return 0
+        try:
+            programs = self.run.db.programs(checkpoint.elite_ids(state))
+            if checkpoint.restore(state, self.archive, self.cascade, self.progress, self.notes, programs):
+                self._programs.update(programs)
+                for key, digest in state["prints"].items():
+                    self.rules.index_fingerprint(int(key), programs[int(key)].code, bytes.fromhex(digest))
+                return int(state["evaluation_id"])
+        except (KeyError, TypeError, ValueError, IndexError, AttributeError):
+            pass
+        self._fresh_state()  # fall back to the full replay, the definition
+        return 0
+
+    def save_checkpoint(self) -> None:
+        elites = {e.program_id for e in self.archive.all_elites()}
+        state = checkpoint.capture(self.archive, self.cascade, self.progress, self.notes, self.run.db.last_evaluation(),
+                                   self.rules.fingerprints(elites))
+        self.run.db.set_meta("checkpoint", state)
 
     async def _ensure_seed(self) -> None:
         db = self.run.db
@@ -266,7 +297,8 @@ class Controller:
         self._notify()
 
         async def one(program_id: int, reason: str) -> None:
-            program = self._programs[program_id]
+            program = self._program(program_id)
+            assert program is not None
             request = request_for(
                 self.config, str(self.run.problem.root), program.code, program_id=program_id, split="holdout"
             )
@@ -277,7 +309,7 @@ class Controller:
         await asyncio.gather(*(one(pid, reason) for pid, reason in todo))
         best_id = targets[0][0]
         holdout = done[best_id]
-        gap = HoldoutGap(best_id, self._programs[best_id].score or 0.0, holdout.score if holdout.ok else None)
+        gap = HoldoutGap(best_id, self._program(best_id).score or 0.0, holdout.score if holdout.ok else None)
         self.progress.holdout = gap
         self.progress.holdout_scored = len(done)
         return gap
@@ -290,8 +322,10 @@ class Controller:
         program.evaluation = result
         self.run.db.add_evaluation(program.id, result)
         self._account(program)
+        if self.progress.evaluated % checkpoint.EVERY == 0:
+            self.save_checkpoint()
         if proposal is not None:
-            parent = self._programs.get(program.parent_id or -1)
+            parent = self._program(program.parent_id)
             self.proposer.observe(proposal, self._fitness(parent), self._fitness(program))
             state = self.proposer.state()
             if state:
@@ -308,7 +342,7 @@ class Controller:
         progress.evaluated += 1
         self.cascade.observe(result)
         progress.cascade_stopped, progress.cascade_saved = self.cascade.stopped, self.cascade.saved
-        parent = self._programs.get(program.parent_id or -1)
+        parent = self._program(program.parent_id)
         parent_score = parent.score if parent else None
         changed = False  # whether the archive's elites changed (then the grid view is refreshed)
         if result.ok and not result.complete:
@@ -340,6 +374,15 @@ class Controller:
         )
         if not replay and changed:
             self._refresh_grid()
+
+    def _program(self, program_id: int | None) -> Program | None:
+        """A program by id: from memory, else (after a checkpoint resume) from the database, then kept."""
+        if program_id is None:
+            return None
+        program = self._programs.get(program_id)
+        if program is None and (program := self.run.db.program(program_id)) is not None:
+            self._programs[program_id] = program
+        return program
 
     def _stage_name(self, stage: int) -> str:
         stages = self.config.stages

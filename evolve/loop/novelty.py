@@ -182,6 +182,9 @@ class NoveltyIndex:
         if self.keep_code:
             self._codes[program_id] = code
 
+    def fingerprint_of(self, program_id: int) -> bytes | None:
+        return self._prints.get(program_id)
+
     def nearest(self, code: str, among: Iterable[int] | None = None, floor: float = 0.0) -> tuple[int, float] | None:
         """The most similar indexed program (optionally only ids in ``among``) with sim >= floor."""
         if floor >= 1.0 and (digest := fingerprint(code)) is not None:
