@@ -17,6 +17,7 @@ from evolve.config import ConfigError, LLMConfig, ProblemConfig
 from evolve import loop
 from evolve.loop import RunError, execute
 from evolve.problem import builtin_problems, load_problem
+from evolve.records import RunStatus
 from evolve.proposers import llm as llm_options
 from evolve.store import Run, RunLocked, create_run, open_run
 from evolve.views import Dashboard, PlainLog
@@ -45,6 +46,26 @@ PriceOpt = typer.Option(
     None, "--price", help="IN,OUT dollars per 1M prompt/completion tokens for models without a known price (local servers, proxies).",
 )
 MaxCallsOpt = typer.Option(None, "--max-calls", min=0, help="Stop the run cleanly after this many LLM calls (retries count).")
+ProposalsOpt = typer.Option(None, "--proposals", min=1, help="Proposals (LLM calls) in flight at once ([run] max_concurrent_proposals).")
+EvaluationsOpt = typer.Option(
+    None, "--evaluations", "--workers", "-j", min=1, help="Evaluations in parallel ([run] max_concurrent_evaluations)."
+)
+ExecutorOpt = typer.Option(None, "--executor", help="Where evaluations run: local (default) or ray (needs the ray extra).")
+RayAddressOpt = typer.Option(None, "--ray-address", help="The Ray cluster to join with --executor ray (default: RAY_ADDRESS, else a local Ray).")
+
+
+def _scale_overrides(
+    config: ProblemConfig, proposals: Optional[int], evaluations: Optional[int], executor: Optional[str], ray_address: Optional[str]
+) -> ProblemConfig:
+    """``config`` with the concurrency and executor options applied (ValueError names a bad one)."""
+    if executor is not None and executor not in ("local", "ray"):
+        raise ValueError(f"--executor {executor!r}: choose local or ray")
+    if ray_address is not None and (executor or config.run.executor) != "ray":
+        raise ValueError("--ray-address needs --executor ray")
+    return config.with_overrides(
+        "run", max_concurrent_proposals=proposals, max_concurrent_evaluations=evaluations, executor=executor,
+        ray_address=ray_address,
+    )
 
 
 def _fail(message: str, code: int = 2) -> None:
@@ -71,6 +92,10 @@ def _drive(run: Run, plain: bool) -> None:
         raise typer.Exit(130)
     except (RunError, ConfigError, ValueError) as exc:
         _fail(str(exc), code=1)
+    if run.db.get_meta("status") == RunStatus.INTERRUPTED:
+        typer.echo(f"{progress.message}; every committed candidate is saved. Continue with: evolve resume {run.directory}",
+                   err=True)  # one unwrapped line: scripts and people copy the command from it
+        raise typer.Exit(130)
     typer.echo(f"run directory: {run.directory}")  # plain: scripts parse this line
     best = run.db.best(maximize=run.config.objective.maximize)
     if best:
@@ -89,7 +114,10 @@ def run(
     seed: Optional[int] = typer.Option(None, "--seed", help="Random seed; the same seed gives the same mutator run."),
     out: Path = typer.Option(Path("runs"), "--out", "-o", help="Folder in which the run directory is created."),
     islands: Optional[int] = typer.Option(None, "--islands", min=1, help="Number of MAP-Elites islands."),
-    workers: Optional[int] = typer.Option(None, "--workers", "-j", min=1, help="Evaluations in parallel."),
+    proposals: Optional[int] = ProposalsOpt,
+    evaluations: Optional[int] = EvaluationsOpt,
+    executor: Optional[str] = ExecutorOpt,
+    ray_address: Optional[str] = RayAddressOpt,
     sandbox: Optional[str] = typer.Option(
         None, "--sandbox", help="Isolation backend: auto (bwrap where it works, else process), bwrap, process or docker."
     ),
@@ -106,9 +134,10 @@ def run(
     """Start a new search on PROBLEM and run it to its budget."""
     try:
         loaded = load_problem(problem)
-        config = loaded.config.with_overrides(
-            "run", budget=budget, seed=seed, max_concurrent_evaluations=workers, sandbox=sandbox
-        ).with_overrides("search", islands=islands)
+        config = loaded.config.with_overrides("run", budget=budget, seed=seed, sandbox=sandbox).with_overrides(
+            "search", islands=islands
+        )
+        config = _scale_overrides(config, proposals, evaluations, executor, ray_address)
         config = _with_llm(
             config, model, api_base, price, max_cost=max_cost, max_calls=max_calls,
             store_text=False if no_store_text else None,
@@ -132,15 +161,22 @@ def resume(
     budget: Optional[int] = typer.Option(None, "--budget", "-n", min=1, help="Raise the run's total budget."),
     max_cost: Optional[float] = typer.Option(None, "--max-cost", min=0.0, help="Raise the run's total LLM cost cap (dollars)."),
     max_calls: Optional[int] = typer.Option(None, "--max-calls", min=0, help="Raise the run's total LLM call cap."),
+    proposals: Optional[int] = ProposalsOpt,
+    evaluations: Optional[int] = EvaluationsOpt,
+    executor: Optional[str] = ExecutorOpt,
+    ray_address: Optional[str] = RayAddressOpt,
     plain: bool = PlainOpt,
 ) -> None:
-    """Continue a stopped, interrupted or killed run from its database."""
+    """Continue a stopped, interrupted or killed run from its database (concurrency and executor may change)."""
     handle = _open(run_dir)
-    if budget is not None or max_cost is not None or max_calls is not None:
+    changes = (budget, max_cost, max_calls, proposals, evaluations, executor, ray_address)
+    if any(value is not None for value in changes):
         try:
             config = handle.config.with_overrides("run", budget=budget)
+            config = _scale_overrides(config, proposals, evaluations, executor, ray_address)
             handle.config = _with_llm(config, None, None, None, max_cost=max_cost, max_calls=max_calls)
         except (ConfigError, ValueError) as exc:
+            handle.close()
             _fail(str(exc))
         handle.db.set_meta("config", handle.config.model_dump(mode="json"))
     try:

@@ -140,3 +140,33 @@ def test_auto_sandbox_without_bubblewrap_warns_once_and_records_process(tmp_path
     assert "bubblewrap" in result.stderr and "Traceback" not in result.stderr
     status = evolve("status", _run_dir(result.stdout))
     assert "sandbox" in status.stdout and "process" in status.stdout
+
+
+def test_resume_changes_concurrency_and_stores_it(tmp_path):
+    import json
+    import sqlite3
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    tiny = root / "tests" / "fixture_problems" / "tiny"
+
+    def cli(*args):
+        return subprocess.run([sys.executable, "-m", "cli", *map(str, args)], cwd=root, capture_output=True, text=True,
+                              timeout=240)
+
+    first = cli("run", tiny, "--budget", 3, "--proposals", 3, "-j", 1, "--plain", "--out", tmp_path)
+    assert first.returncode == 0, first.stderr
+    (db_path,) = tmp_path.glob("*/evolve.db")
+
+    def stored():
+        with sqlite3.connect(db_path) as db:
+            return json.loads(db.execute("SELECT value FROM meta WHERE key = 'config'").fetchone()[0])["run"]
+
+    assert (stored()["max_concurrent_proposals"], stored()["max_concurrent_evaluations"]) == (3, 1)
+    again = cli("resume", db_path.parent, "--budget", 5, "--proposals", 5, "--evaluations", 2, "--plain")
+    assert again.returncode == 0, again.stderr
+    assert (stored()["max_concurrent_proposals"], stored()["max_concurrent_evaluations"], stored()["budget"]) == (5, 2, 5)
+    bad = cli("resume", db_path.parent, "--ray-address", "127.0.0.1:1", "--plain")
+    assert bad.returncode == 2 and "--ray-address needs --executor ray" in bad.stderr

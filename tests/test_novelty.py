@@ -79,3 +79,23 @@ def test_index_prefilter_agrees_with_brute_force():
         assert got is not None and abs(got[1] - similarity(query, programs[brute])) < 1e-12
     assert index.nearest("y = 2\n", floor=0.9) is None
     assert len(index) == 60
+
+
+def test_fingerprint_ignores_layout_and_docstrings_but_not_constants():
+    from evolve.loop.novelty import fingerprint
+
+    assert fingerprint(BASE) == fingerprint(COSMETIC) is not None
+    assert fingerprint(BASE) != fingerprint(BASE.replace("scale=0.3", "scale=0.35"))
+    assert fingerprint("x = 1\n") != fingerprint("x = 1.0\n") != fingerprint("x = True\n")
+    assert fingerprint("x = 0.0\n") != fingerprint("x = -0.0\n")
+    documented = 'class A:\n    """One."""\n    x = 1\n'
+    assert fingerprint(documented) == fingerprint(documented.replace("One.", "Two, reworded."))
+    assert fingerprint("def f(:\n") is None
+
+
+def test_exact_path_sees_only_the_elites_it_is_told_of():
+    index = NoveltyIndex(keep_code=False)
+    index.add(7, COSMETIC)
+    assert index.nearest(BASE, floor=1.0) == (7, 1.0)
+    assert index.nearest(BASE, among={8}, floor=1.0) is None
+    assert len(index) == 1 and 7 in index

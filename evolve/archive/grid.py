@@ -63,21 +63,27 @@ class Island:
         self.elites: dict[Cell, Elite] = {}
         self.visits: dict[Cell, int] = {}  # times each cell's elite was chosen as a parent
         self.improved_at: dict[Cell, int] = {}  # archive insertion count when the cell last got a new elite
+        self._ranked: list[Elite] | None = None  # ranked() until the next change
 
     def offer(self, elite: Elite) -> str:
         """Insert if the cell is empty or the acceptance rule says so. Returns new_cell | improved | rejected."""
         incumbent = self.elites.get(elite.cell)
         if incumbent is None:
             self.elites[elite.cell] = elite
+            self._ranked = None
             return "new_cell"
         if self.acceptance.accepts(incumbent, elite):
             self.elites[elite.cell] = elite
+            self._ranked = None
             return "improved"
         return "rejected"
 
     def ranked(self) -> list[Elite]:
-        """Elites best first (ties broken by program id, for determinism)."""
-        return sorted(self.elites.values(), key=lambda e: (-e.fitness, e.program_id))
+        """Elites best first (ties broken by program id, for determinism); sorted once per change,
+        so callers must not modify the list."""
+        if self._ranked is None:
+            self._ranked = sorted(self.elites.values(), key=lambda e: (-e.fitness, e.program_id))
+        return self._ranked
 
     def best(self) -> Elite | None:
         ranked = self.ranked()

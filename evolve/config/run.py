@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field, field_validator
 
 from evolve.config.base import StrictModel
@@ -21,6 +23,15 @@ class RunSettings(StrictModel):
     preload: list[str] = Field(
         default_factory=lambda: list(DEFAULT_PRELOAD),
         description="Modules the warm zygote imports once, e.g. add 'torch' for torch problems.",
+    )
+    executor: Literal["local", "ray"] = Field(
+        default="local", description="Where evaluations run: local processes, or Ray tasks on a cluster (pip install 'evolve[ray]')."
+    )
+    ray_address: str | None = Field(
+        default=None, description="Ray cluster to join (e.g. 10.0.0.5:6379 or ray://host:10001); unset: RAY_ADDRESS, else a local Ray."
+    )
+    stop_grace_s: float = Field(
+        default=60.0, ge=0, description="On Ctrl-C or SIGTERM: how long in-flight evaluations may finish before they are cut off."
     )
     max_failed_proposals_in_row: int = Field(
         default=200, ge=1, description="Stop if this many proposals in a row produce no candidate."

@@ -47,35 +47,40 @@ def is_marker(line: str) -> bool:
     return bool(START_LINE.match(line) or END_LINE.match(line))
 
 
+_MARKER_LINE = re.compile(r"^[ \t]*#[ \t]*EVOLVE-BLOCK-(START|END)\b", re.MULTILINE)
+
+
 def blocks(source: str) -> list[Block]:
     """The evolvable blocks of ``source``, in order; the whole file when it has no marker.
 
     Raises EditError for an END without START, a START inside an open block, or a START
-    that is never closed.
+    that is never closed. Lines end at "\n" only (not str.splitlines' form feeds etc.), as
+    everywhere else here; only marker lines are visited (one regex scan of the text).
     """
     found: list[Block] = []
-    offset = 0
     open_at: tuple[int, int] | None = None  # (line number of START, content offset)
-    # Lines end at "\n" only (not str.splitlines' form feeds etc.), as everywhere else here.
-    for number, line in enumerate(source.split("\n"), start=1):
-        line += "\n" if offset + len(line) < len(source) else ""
-        if START_LINE.match(line):
+    number, counted = 1, 0  # line number of offset ``counted``
+    for match in _MARKER_LINE.finditer(source):
+        at = match.start()
+        number += source.count("\n", counted, at)
+        counted = at
+        if match.group(1) == "START":
             if open_at is not None:
                 raise EditError(
                     f"EVOLVE-BLOCK-START at line {number} is nested inside the block opened "
                     f"at line {open_at[0]}; close that block with '{END_MARKER}' first"
                 )
-            open_at = (number, offset + len(line))
-        elif END_LINE.match(line):
+            newline = source.find("\n", at)
+            open_at = (number, len(source) if newline < 0 else newline + 1)
+        else:
             if open_at is None:
                 raise EditError(
                     f"EVOLVE-BLOCK-END at line {number} has no matching '{START_MARKER}' "
                     "before it"
                 )
             start = open_at[1]
-            found.append(Block(len(found), start, offset, open_at[0] + 1, source[start:offset]))
+            found.append(Block(len(found), start, at, open_at[0] + 1, source[start:at]))
             open_at = None
-        offset += len(line)
     if open_at is not None:
         raise EditError(
             f"EVOLVE-BLOCK-START at line {open_at[0]} is never closed; add '{END_MARKER}' "

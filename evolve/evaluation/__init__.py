@@ -3,7 +3,9 @@
 - ``request``: ``EvaluationRequest``, the plain data one evaluation needs, and ``request_for``;
 - ``scoring``: ``evaluate_program``, which runs a problem's ``evaluate.py`` against a
   sandboxed candidate and classifies every failure;
-- ``executor``: ``LocalExecutor``, a pool of trusted evaluator processes.
+- ``executor``: the ``Executor`` protocol and ``LocalExecutor``, a pool of trusted evaluator processes;
+- ``ray_executor``: ``RayExecutor``, each evaluation a Ray task on a cluster (the ray extra;
+  imported only when a run asks for it).
 """
 
 from evolve.evaluation.request import EvaluationRequest, request_for

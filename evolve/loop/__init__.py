@@ -7,7 +7,9 @@
 - ``ledger``: the run's LLM spending, committed as rows;
 - ``cascade``: the bar each cascade stage's score must reach;
 - ``holdout``: which programs are re-scored on the holdout split;
-- ``engine``: wiring a run, its proposer, executor and observer together (``execute``).
+- ``checkpoint``: the controller's rebuilt state as JSON, so resume replays only a tail;
+- ``engine``: wiring a run, its proposer, executor and observer together (``execute``),
+  and the graceful stop on Ctrl-C / SIGTERM.
 """
 
 from evolve.loop.controller import Controller, RunError

@@ -16,9 +16,9 @@ message, so nothing a proposer produced goes unrecorded.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Iterable
+from typing import Collection
 
-from evolve.loop.novelty import NoveltyIndex
+from evolve.loop.novelty import NoveltyIndex, fingerprint
 from evolve.records import Proposal, ProposalOutcome
 from evolve.store.database import RunDatabase
 
@@ -36,31 +36,60 @@ class Verdict:
 class CommitRules:
     """Judges proposals against the stored programs and the archive's elites.
 
-    ``elite_codes`` gives (program id, code) of the archive's current elites; their
-    canonical forms are computed once per program and cached.
+    The novelty index holds the programs that became elites (``index``, called by the
+    controller as they enter the archive), each fingerprinted once; ``judge`` is told which
+    ids are elites *now*, so a displaced elite no longer blocks its near-duplicates. The
+    fingerprint computed while judging a candidate is kept until that candidate is indexed
+    or judged again, so a program that becomes an elite is never compiled twice.
     """
 
     def __init__(self, db: RunDatabase, *, novelty: bool, threshold: float) -> None:
         self.db = db
         self.novelty = novelty
         self.threshold = threshold
-        self._index = NoveltyIndex()
+        self._index = NoveltyIndex(keep_code=threshold < 1.0)
+        self._judged: dict[str, bytes | None] = {}
 
-    def judge(self, proposal: Proposal, elite_codes: Callable[[], Iterable[tuple[int, str]]]) -> Verdict:
+    def index(self, program_id: int, code: str) -> None:
+        """Add a program that entered the archive to the novelty index."""
+        if not self.novelty or program_id in self._index:
+            return
+        if code in self._judged:
+            self._index.add_fingerprint(program_id, code, self._judged.pop(code))
+        else:
+            self._index.add(program_id, code)
+
+    def index_fingerprint(self, program_id: int, code: str, digest: bytes | None) -> None:
+        """``index`` with the fingerprint already known (from a resume checkpoint)."""
+        if self.novelty:
+            self._index.add_fingerprint(program_id, code, digest)
+
+    def fingerprints(self, ids: Collection[int]) -> dict[int, str]:
+        """Hex fingerprints of the indexed programs among ``ids`` (for the resume checkpoint)."""
+        return {i: d.hex() for i in ids if (d := self._index.fingerprint_of(i)) is not None}
+
+    def judge(self, proposal: Proposal, elite_ids: Collection[int]) -> Verdict:
         if not proposal.ok:
             return Verdict(ProposalOutcome.EDIT_FAILED, proposal.error or "the proposer returned no code")
         code = proposal.code or ""
         if (duplicate := self.db.has_code(code)) is not None:
             return Verdict(ProposalOutcome.DUPLICATE, f"identical to program {duplicate}")
-        if self.novelty and (near := self._near_duplicate(code, elite_codes())) is not None:
+        if self.novelty and (near := self._near_duplicate(code, elite_ids)) is not None:
             return Verdict(
                 ProposalOutcome.NOVELTY_REJECTED, f"near-duplicate of archive program {near[0]} (similarity {near[1]:.3f})"
             )
         return Verdict(ProposalOutcome.CANDIDATE)
 
-    def _near_duplicate(self, code: str, elites: Iterable[tuple[int, str]]) -> tuple[int, float] | None:
-        members = []
-        for program_id, elite_code in elites:
-            self._index.add(program_id, elite_code)
-            members.append(program_id)
-        return self._index.nearest(code, among=members, floor=self.threshold)
+    def _near_duplicate(self, code: str, elite_ids: Collection[int]) -> tuple[int, float] | None:
+        if self.threshold < 1.0:
+            return self._index.nearest(code, among=elite_ids, floor=self.threshold)
+        digest = fingerprint(code)
+        if len(self._judged) > _PENDING:  # candidates never indexed (failed, or not elites): forget the oldest
+            del self._judged[next(iter(self._judged))]
+        self._judged[code] = digest
+        if digest is None:
+            return self._index.nearest(code, among=elite_ids, floor=self.threshold)
+        return self._index.identical(digest, elite_ids.__contains__)
+
+
+_PENDING = 4096

@@ -29,6 +29,7 @@ from evolve.archive import Elite, archive_for
 from evolve.edits import evolvable_text
 from evolve.evaluation import request_for
 from evolve.evaluation.executor import Executor
+from evolve.loop import checkpoint
 from evolve.loop.cascade import CascadeBars
 from evolve.loop.commit import CommitRules
 from evolve.loop.holdout import HoldoutGap, holdout_targets
@@ -60,19 +61,16 @@ class Controller:
         self.executor = executor
         self.observer = observer or (lambda progress: None)
         search = self.config.search
-        self.archive = archive_for(self.config)
-        self.axes = self.archive.axes
         self.maximize = self.config.objective.maximize
-        self.progress = RunProgress(budget=self.config.run.budget, maximize=self.maximize)
-        self.progress.axis_names = tuple(a.name for a in self.axes)
-        self.progress.grid_shape = tuple(a.bins for a in self.axes)
-        self._programs: dict[int, Program] = {}
+        self._fresh_state()
+        self.axes = self.archive.axes
+        self._elite_ids: set[int] = set()
         self._stop_reason: str | None = None
+        self._tasks: set[asyncio.Task] = set()
+        self.interrupted = False  # stopped by a signal (Ctrl-C, SIGTERM) rather than by its budget or a cap
         self._failed_in_row = 0
-        self.notes = LineageNotes()
         self.rules = CommitRules(run.db, novelty=search.novelty_rejection, threshold=search.novelty_threshold)
         self.ledger = Ledger(run.db)
-        self.cascade = CascadeBars(self.config.stages, self.maximize)
         self._proposal_slots = asyncio.Semaphore(self.config.run.max_concurrent_proposals)
 
     # -- public ---------------------------------------------------------------------------
@@ -80,6 +78,19 @@ class Controller:
         """Stop launching pipelines; those in flight finish. Used by budgets and signals."""
         if self._stop_reason is None:
             self._stop_reason = reason
+
+    def interrupt(self, reason: str) -> None:
+        """Graceful stop: launch nothing more; in-flight proposals and evaluations finish."""
+        self.interrupted = True
+        self.request_stop(reason)
+
+    def abort(self, reason: str) -> None:
+        """Immediate stop: in-flight work is cancelled. Their programs stay committed without an
+        evaluation, so ``resume`` evaluates them; nothing committed is lost."""
+        self.interrupt(reason)
+        self._stop_reason = reason
+        for task in self._tasks:
+            task.cancel()
 
     async def run_loop(self) -> RunProgress:
         """Run until the budget is spent or a stop is requested; return the final progress."""
@@ -99,7 +110,7 @@ class Controller:
         self._programs.update((p.id, p) for p in pending)
         self._rng = random.Random(f"{self.config.run.seed}:{totals.programs}")
         created = totals.programs - 1  # programs other than the seed count against the budget
-        tasks: set[asyncio.Task] = {asyncio.create_task(self._evaluate_and_insert(p)) for p in pending}
+        self._tasks = tasks = {asyncio.create_task(self._evaluate_and_insert(p)) for p in pending}
         self.progress.in_flight = len(tasks)
         width = self.config.run.max_concurrent_proposals + self.config.run.max_concurrent_evaluations
         reserved = created
@@ -116,7 +127,10 @@ class Controller:
                 if not tasks:
                     break
                 done, tasks = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+                self._tasks = tasks
                 for task in done:
+                    if task.cancelled():  # aborted: its program (if any) is committed, resume evaluates it
+                        continue
                     if not task.result():  # the proposal produced no candidate: free its reservation
                         reserved -= 1
         finally:
@@ -125,23 +139,62 @@ class Controller:
             if tasks:
                 await asyncio.gather(*tasks, return_exceptions=True)
         finished = self._stop_reason is None or db.totals().programs - 1 >= self.config.run.budget
-        if self.config.evaluation.holdout and self.config.evaluation.holdout_at_end:
+        if not self.interrupted and self.config.evaluation.holdout and self.config.evaluation.holdout_at_end:
             await self.score_holdout()
         self.progress.message = self._stop_reason or "budget spent"
         self.progress.finished = True
-        db.set_meta("status", RunStatus.FINISHED if finished else RunStatus.STOPPED)
+        status = RunStatus.FINISHED if finished else RunStatus.INTERRUPTED if self.interrupted else RunStatus.STOPPED
+        db.set_meta("status", status)
         db.set_meta("stop_reason", self.progress.message)
         db.set_meta("archive_fingerprint", self.archive.fingerprint())
+        self.save_checkpoint()
         self._notify()
         return self.progress
 
     # -- start-up -----------------------------------------------------------------------
+    def _fresh_state(self) -> None:
+        """The state that replaying evaluations rebuilds, empty."""
+        self.archive = archive_for(self.config)
+        self.progress = RunProgress(budget=self.config.run.budget, maximize=self.maximize)
+        self.progress.axis_names = tuple(a.name for a in self.archive.axes)
+        self.progress.grid_shape = tuple(a.bins for a in self.archive.axes)
+        self.cascade = CascadeBars(self.config.stages, self.maximize)
+        self.notes = LineageNotes()
+        self._programs: dict[int, Program] = {}
+
     def replay(self) -> None:
-        """Rebuild the archive and progress from committed evaluations, in commit order."""
-        for program in self.run.db.evaluated():
+        """Rebuild the archive and progress from committed evaluations, in commit order: from the
+        resume checkpoint and the evaluations after it when it verifies, else from the first."""
+        after = self._restore_checkpoint()
+        for program in self.run.db.evaluated(after=after):
             self._programs[program.id] = program
             self._account(program, replay=True)
         self._refresh_grid()
+        for elite in self.archive.all_elites():
+            self.rules.index(elite.program_id, elite.code)
+
+    def _restore_checkpoint(self) -> int:
+        """Restore the stored checkpoint; the evaluation row it covers (0: none, or it did not verify)."""
+        state = self.run.db.get_meta("checkpoint")
+        if not state:
+            return 0
+        try:
+            programs = self.run.db.programs(checkpoint.elite_ids(state))
+            if checkpoint.restore(state, self.archive, self.cascade, self.progress, self.notes, programs):
+                self._programs.update(programs)
+                for key, digest in state["prints"].items():
+                    self.rules.index_fingerprint(int(key), programs[int(key)].code, bytes.fromhex(digest))
+                return int(state["evaluation_id"])
+        except (KeyError, TypeError, ValueError, IndexError, AttributeError):
+            pass
+        self._fresh_state()  # fall back to the full replay, the definition
+        return 0
+
+    def save_checkpoint(self) -> None:
+        elites = {e.program_id for e in self.archive.all_elites()}
+        state = checkpoint.capture(self.archive, self.cascade, self.progress, self.notes, self.run.db.last_evaluation(),
+                                   self.rules.fingerprints(elites))
+        self.run.db.set_meta("checkpoint", state)
 
     async def _ensure_seed(self) -> None:
         db = self.run.db
@@ -195,7 +248,7 @@ class Controller:
         self, island: int, parent: Program, inspiration_ids: list[int], proposal: Proposal, latency: float
     ) -> Program | None:
         """Judge the proposal, commit it (with its program if it is a candidate) and its LLM calls."""
-        verdict = self.rules.judge(proposal, self._elite_codes)
+        verdict = self.rules.judge(proposal, self._elite_ids)
         program_row = None
         if verdict.is_candidate:
             program_row = dict(
@@ -244,7 +297,8 @@ class Controller:
         self._notify()
 
         async def one(program_id: int, reason: str) -> None:
-            program = self._programs[program_id]
+            program = self._program(program_id)
+            assert program is not None
             request = request_for(
                 self.config, str(self.run.problem.root), program.code, program_id=program_id, split="holdout"
             )
@@ -255,7 +309,7 @@ class Controller:
         await asyncio.gather(*(one(pid, reason) for pid, reason in todo))
         best_id = targets[0][0]
         holdout = done[best_id]
-        gap = HoldoutGap(best_id, self._programs[best_id].score or 0.0, holdout.score if holdout.ok else None)
+        gap = HoldoutGap(best_id, self._program(best_id).score or 0.0, holdout.score if holdout.ok else None)
         self.progress.holdout = gap
         self.progress.holdout_scored = len(done)
         return gap
@@ -268,8 +322,10 @@ class Controller:
         program.evaluation = result
         self.run.db.add_evaluation(program.id, result)
         self._account(program)
+        if self.progress.evaluated % checkpoint.EVERY == 0:
+            self.save_checkpoint()
         if proposal is not None:
-            parent = self._programs.get(program.parent_id or -1)
+            parent = self._program(program.parent_id)
             self.proposer.observe(proposal, self._fitness(parent), self._fitness(program))
             state = self.proposer.state()
             if state:
@@ -286,8 +342,9 @@ class Controller:
         progress.evaluated += 1
         self.cascade.observe(result)
         progress.cascade_stopped, progress.cascade_saved = self.cascade.stopped, self.cascade.saved
-        parent = self._programs.get(program.parent_id or -1)
+        parent = self._program(program.parent_id)
         parent_score = parent.score if parent else None
+        changed = False  # whether the archive's elites changed (then the grid view is refreshed)
         if result.ok and not result.complete:
             status = f"stopped@{self._stage_name(result.stage)}"
             if program.parent_id is not None:
@@ -297,7 +354,11 @@ class Controller:
             features = dict(result.features)
             features["code_size"] = float(len(evolvable_text(program.code)))
             island = None if program.kind == ProgramKind.SEED else program.island
-            self.archive.insert(program.id, self._fitness(program), features, program.code, island)
+            migrations = self.archive.migrations
+            outcome = self.archive.insert(program.id, self._fitness(program), features, program.code, island)
+            changed = outcome != "rejected" or self.archive.migrations != migrations
+            if not replay and outcome != "rejected":
+                self.rules.index(program.id, program.code)
             progress.record_score(program.id, result.score)
             status = "ok"
         else:
@@ -311,16 +372,21 @@ class Controller:
         progress.recent.appendleft(
             CandidateRow(program.id, program.island, program.proposer, program.kind, status, result.score, delta, result.duration_s)
         )
-        if not replay:
+        if not replay and changed:
             self._refresh_grid()
+
+    def _program(self, program_id: int | None) -> Program | None:
+        """A program by id: from memory, else (after a checkpoint resume) from the database, then kept."""
+        if program_id is None:
+            return None
+        program = self._programs.get(program_id)
+        if program is None and (program := self.run.db.program(program_id)) is not None:
+            self._programs[program_id] = program
+        return program
 
     def _stage_name(self, stage: int) -> str:
         stages = self.config.stages
         return stages[stage].name if stage < len(stages) else str(stage)
-
-    def _elite_codes(self) -> list[tuple[int, str]]:
-        """(program id, code) of every archive elite, for the near-duplicate rule."""
-        return [(e.program_id, self._programs[e.program_id].code) for e in self.archive.all_elites()]
 
     def _sync_spending(self) -> None:
         self.progress.llm_calls, self.progress.llm_cost = self.ledger.calls, self.ledger.cost
@@ -328,6 +394,7 @@ class Controller:
     def _refresh_grid(self) -> None:
         sign = 1.0 if self.maximize else -1.0
         self.progress.grid = [{c: sign * e.fitness for c, e in island.elites.items()} for island in self.archive.islands]
+        self._elite_ids = {e.program_id for island in self.archive.islands for e in island.elites.values()}
         self.progress.coverage = self.archive.coverage()
         self.progress.qd_score = self.archive.qd_score()
 

@@ -9,12 +9,13 @@ derived from the run's stored config, so ``run`` and ``resume`` behave identical
 from __future__ import annotations
 
 import asyncio
+import signal
 from dataclasses import dataclass
 
 from evolve.config import ProblemConfig
 from evolve.evaluation import request_for
 from evolve.evaluation.devices import gpus_per_evaluation, visible_gpus
-from evolve.evaluation.executor import LocalExecutor
+from evolve.evaluation.executor import Executor, LocalExecutor
 from evolve.loop.controller import Controller, Observer
 from evolve.loop.holdout import HoldoutGap
 from evolve.problem import Problem
@@ -24,11 +25,17 @@ from evolve.store.run import Run
 from evolve.views.progress import RunProgress
 
 
-def executor_for(config: ProblemConfig, workers: int | None = None) -> LocalExecutor:
-    """The local executor a run's settings describe: its slots, GPUs and trusted-side limits.
+def executor_for(config: ProblemConfig, workers: int | None = None) -> Executor:
+    """The executor a run's settings describe: local processes (their slots, GPUs and trusted-side
+    limits) or, with ``[run] executor = "ray"``, Ray tasks on a cluster.
 
-    Raises ValueError when the problem needs more GPUs per evaluation than this machine has.
+    Raises ValueError when the problem needs more GPUs per evaluation than this machine has,
+    or when Ray is asked for but not installed or not reachable.
     """
+    if config.run.executor == "ray":
+        from evolve.evaluation.ray_executor import RayExecutor
+
+        return RayExecutor.for_config(config, workers)
     available = visible_gpus()
     return LocalExecutor(
         workers or config.run.max_concurrent_evaluations,
@@ -39,11 +46,18 @@ def executor_for(config: ProblemConfig, workers: int | None = None) -> LocalExec
     )
 
 
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
 def execute(run: Run, observer: Observer | None = None) -> RunProgress:
     """Run the search loop until the budget is spent or it is stopped; return its progress.
 
-    KeyboardInterrupt propagates after the run's status is stored as "interrupted": every
-    committed candidate is safe and ``evolve resume`` continues.
+    Graceful stop: the first Ctrl-C or SIGTERM stops launching proposals and lets in-flight
+    work finish for up to ``[run] stop_grace_s`` (then it is cut off); a second one stops at
+    once. Either way the run's status becomes "interrupted", every committed candidate is
+    safe and ``evolve resume`` continues (programs cut off mid-evaluation are evaluated
+    then). Where signal handlers cannot be installed (not the main thread) KeyboardInterrupt
+    propagates after the status is stored, as before.
     """
     config = run.config
     executor = executor_for(config)
@@ -51,9 +65,13 @@ def execute(run: Run, observer: Observer | None = None) -> RunProgress:
     controller = Controller(run, proposer, executor, observer)
 
     async def loop() -> RunProgress:
+        installed = _stop_on_signals(controller, config.run.stop_grace_s)
         try:
             return await controller.run_loop()
         finally:
+            running = asyncio.get_running_loop()
+            for signum in installed:
+                running.remove_signal_handler(signum)
             await proposer.aclose()  # HTTP clients close on the loop that opened them
 
     try:
@@ -63,6 +81,32 @@ def execute(run: Run, observer: Observer | None = None) -> RunProgress:
         raise
     finally:
         executor.close()
+
+
+def _stop_on_signals(controller: Controller, grace_s: float) -> list[int]:
+    """First signal: graceful stop, cut off after ``grace_s``; second: stop at once."""
+    loop = asyncio.get_running_loop()
+    received: list[str] = []
+
+    def on_signal(signum: int) -> None:
+        name = signal.Signals(signum).name
+        received.append(name)
+        if len(received) == 1:
+            controller.interrupt(f"stopped by {name}: in-flight work finished (grace {grace_s:g} s)")
+            loop.call_later(grace_s, controller.abort, f"stopped by {name}: in-flight work cut off after {grace_s:g} s")
+            controller.progress.message = f"{name}: stopping, finishing in-flight work (again to stop at once)"
+            controller.observer(controller.progress)
+        else:
+            controller.abort(f"stopped at once by a second {name}")
+
+    installed = []
+    for signum in STOP_SIGNALS:
+        try:
+            loop.add_signal_handler(signum, on_signal, signum)
+        except (ValueError, RuntimeError, NotImplementedError):  # not the main thread, or no signals here
+            continue
+        installed.append(signum)
+    return installed
 
 
 class _NoProposals(Proposer):

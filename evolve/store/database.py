@@ -265,13 +265,34 @@ class RunDatabase:
                 )
 
     # -- reads --------------------------------------------------------------------------
-    def evaluated(self) -> Iterator[Program]:
-        """Evaluated programs in the order their evaluations were committed (archive replay order)."""
+    def evaluated(self, after: int = 0) -> Iterator[Program]:
+        """Evaluated programs in the order their evaluations were committed (archive replay order),
+        from the evaluation after row ``after`` on (a checkpoint's tail)."""
         rows = self._db.execute(
-            f"SELECT {_PROGRAM_COLS}, {_EVAL_COLS} FROM evaluations e JOIN programs p ON p.id = e.program_id ORDER BY e.id"
+            f"SELECT {_PROGRAM_COLS}, {_EVAL_COLS} FROM evaluations e JOIN programs p ON p.id = e.program_id"
+            " WHERE e.id > ? ORDER BY e.id",
+            (after,),
         )
         for row in rows:
             yield _program_from_row(row)
+
+    def last_evaluation(self) -> int:
+        """The row id of the last committed evaluation (0 when none): what a checkpoint covers."""
+        return int(self._db.execute("SELECT COALESCE(MAX(id), 0) FROM evaluations").fetchone()[0])
+
+    def programs(self, ids: list[int]) -> dict[int, Program]:
+        """Programs (with their evaluations) by id, in one query per 500 ids."""
+        found: dict[int, Program] = {}
+        for at in range(0, len(ids), 500):
+            chunk = ids[at : at + 500]
+            marks = ",".join("?" * len(chunk))
+            rows = self._db.execute(
+                f"SELECT {_PROGRAM_COLS}, {_EVAL_COLS} FROM programs p LEFT JOIN evaluations e ON e.program_id = p.id"
+                f" WHERE p.id IN ({marks})",
+                chunk,
+            )
+            found.update((row["id"], _program_from_row(row)) for row in rows)
+        return found
 
     def unevaluated(self) -> list[Program]:
         """Programs committed but never evaluated: in flight when the run stopped."""

@@ -98,6 +98,8 @@ def structure_hashes(tree: ast.AST) -> dict[int, int]:
             return value
         if isinstance(x, list):
             return hash(tuple(visit(item) for item in x))
+        if isinstance(x, (float, complex)):
+            return hash((type(x), repr(x)))  # 0.0 and -0.0 differ, as in ast.dump
         return hash((type(x), x))
 
     visit(tree)
