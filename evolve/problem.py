@@ -11,6 +11,7 @@ directory would shadow it); a user's folder anywhere works the same.
 
 from __future__ import annotations
 
+import ast
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -29,6 +30,15 @@ class Problem:
     @property
     def name(self) -> str:
         return self.config.problem.name
+
+    @property
+    def has_fingerprint(self) -> bool:
+        """Whether evaluate.py defines a top-level ``fingerprint`` probe (read from its text, not imported)."""
+        try:
+            tree = ast.parse((self.root / "evaluate.py").read_text())
+        except (OSError, SyntaxError, ValueError):
+            return False
+        return any(isinstance(node, ast.FunctionDef) and node.name == "fingerprint" for node in tree.body)
 
 
 def builtin_problems() -> list[Path]:

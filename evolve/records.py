@@ -46,6 +46,7 @@ class ProposalOutcome(enum.StrEnum):
     EDIT_FAILED = "edit_failed"  # no code: unparseable reply, edit did not apply, provider error
     DUPLICATE = "duplicate"  # the exact text of a program already stored
     NOVELTY_REJECTED = "novelty_rejected"  # a near-duplicate of an archive elite
+    BEHAVIOURAL_DUPLICATE = "behavioural_duplicate"  # behaves exactly like an evaluated program on the probe
 
 
 class RunStatus(enum.StrEnum):
@@ -89,6 +90,7 @@ class EvaluationResult:
     stages: int = 1
     stage_scores: list[float] = field(default_factory=list)
     gpu_peak_mb: float = 0.0  # peak GPU memory of a candidate call (torch workers on a GPU)
+    fingerprint: str = ""  # behavioural fingerprint (evaluators.fingerprint), "" when the problem defines none
 
     def __post_init__(self) -> None:
         if self.ok and (self.score is None or not math.isfinite(self.score)):
@@ -98,6 +100,11 @@ class EvaluationResult:
     def complete(self) -> bool:
         """Scored by the last stage (always, without a cascade)."""
         return self.ok and self.stage >= self.stages - 1
+
+    @property
+    def is_probe(self) -> bool:
+        """A fingerprint probe's answer (``mode="fingerprint"``), not an evaluation: not ok, no failure."""
+        return not self.ok and self.failure_kind is None
 
 
 @dataclass

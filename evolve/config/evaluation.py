@@ -61,6 +61,11 @@ class EvaluationSettings(StrictModel):
         default=True, description="Re-score the best of every occupied cell on the holdout split, not only the best overall."
     )
     holdout_at_end: bool = Field(default=True, description="Score the holdout split when a run ends (else only on `evolve holdout`).")
+    behavioural_duplicates: bool = Field(
+        default=True,
+        description="Where evaluate.py defines fingerprint(candidate, context), probe each candidate first and skip "
+        "evaluating one that behaves exactly like an evaluated program (false: evaluate every candidate).",
+    )
 
 
 def check_stages(stages: list[Stage]) -> list[Stage]:

@@ -43,6 +43,9 @@ class EvaluationRequest:
     stage_bars: tuple[float | None, ...] = (None,)
     stage_names: tuple[str, ...] = ("main",)
     device: str = "cpu"
+    mode: str = "evaluate"  # or "fingerprint": only run evaluate.py's fingerprint() probe
+    fingerprint: str = ""  # already known (from a probe): not computed again
+    want_fingerprint: bool = False  # compute one during the evaluation when evaluate.py can
 
     @property
     def stages(self) -> int:
@@ -67,6 +70,8 @@ def request_for(
     program_id: int = 0,
     split: str = "search",
     stage_bars: tuple[float | None, ...] | None = None,
+    mode: str = "evaluate",
+    fingerprint: str = "",
 ) -> EvaluationRequest:
     """The request scoring ``code`` under ``config``: the one place settings reach evaluations.
 
@@ -90,4 +95,7 @@ def request_for(
         maximize=config.objective.maximize,
         stage_bars=stage_bars,
         stage_names=tuple(stage.name for stage in stages) or ("main",),
+        mode=mode,
+        fingerprint=fingerprint,
+        want_fingerprint=config.evaluation.behavioural_duplicates and split == "search",
     )

@@ -10,6 +10,11 @@ stage, seed, device, scratch dir; an ``evaluate(candidate)`` without a context p
 is called the old way), and a stage score below its bar ends the evaluation there: the
 result is ok but incomplete. The holdout split runs only the last stage.
 
+``mode="fingerprint"`` runs only the problem's ``fingerprint(candidate, context)`` probe
+(``evaluators.fingerprint``) and returns its hash in a result that is neither ok nor a
+failure (``EvaluationResult.is_probe``); a candidate that fails during the probe gets an
+ordinary failure result, which is its evaluation.
+
 Failure mapping:
   source does not compile             -> syntax (no process is started)
   sandbox.CandidateFailure propagates  -> its own kind (timeout, memory, crash, ...)
@@ -33,6 +38,7 @@ from pathlib import Path
 from types import ModuleType
 
 from evaluators import Candidate, Evaluation, EvaluationContext, InvalidOutput
+from evaluators.fingerprint import fingerprint_of
 from evolve.evaluation.request import EvaluationRequest
 from evolve.records import EvaluationResult
 from sandbox import CandidateFailure, FailureKind, get_sandbox
@@ -59,6 +65,7 @@ class _Scoring:
         self.scratch = tempfile.mkdtemp(prefix="evolve-evaluation-")
         self.stage = 0
         self.stage_scores: list[float] = []
+        self.fingerprint = request.fingerprint
 
     def close(self) -> None:
         shutil.rmtree(self.scratch, ignore_errors=True)
@@ -70,6 +77,8 @@ class _Scoring:
             except SyntaxError as exc:
                 return self._failed(FailureKind.SYNTAX, f"line {exc.lineno}: {exc.msg}")
             verdict = self._run_stages()
+            if verdict is None:  # a fingerprint probe: no verdict
+                return EvaluationResult(ok=False, **self._accounting())
         except CandidateFailure as failure:
             return self._failed(failure.kind, failure.message, output=failure.output)
         except InvalidOutput as exc:
@@ -95,7 +104,7 @@ class _Scoring:
             **self._accounting(),
         )
 
-    def _run_stages(self) -> Evaluation:
+    def _run_stages(self) -> Evaluation | None:
         request = self.request
         module = _load_evaluator(Path(request.problem_dir))
         takes_context = _takes_context(module.evaluate)
@@ -106,6 +115,14 @@ class _Scoring:
             )
         sandbox = get_sandbox(request.sandbox, warm=request.warm_start, preload=request.preload)
         self.candidate = Candidate(request.code, sandbox, request.limits)
+        probe = getattr(module, "fingerprint", None)
+        if request.mode == "fingerprint" or (request.want_fingerprint and not self.fingerprint and probe is not None):
+            if probe is not None:
+                context = EvaluationContext(seed=request.seed, device=request.device, gpus=request.limits.gpu_devices,
+                                            scratch_dir=self.scratch, stages=request.stages)
+                self.fingerprint = fingerprint_of(probe(self.candidate, context))
+            if request.mode == "fingerprint":
+                return None
         last = request.stages - 1
         order = [last] if request.split == "holdout" else range(request.stages)
         previous: Evaluation | None = None
@@ -138,6 +155,7 @@ class _Scoring:
             stage=self.stage,
             stages=self.request.stages,
             stage_scores=list(self.stage_scores),
+            fingerprint=self.fingerprint,
         )
 
     def _failed(self, kind: FailureKind, message: str, output: str = "") -> EvaluationResult:

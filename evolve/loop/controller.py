@@ -31,12 +31,13 @@ from evolve.evaluation import request_for
 from evolve.evaluation.executor import Executor
 from evolve.loop import checkpoint
 from evolve.loop.cascade import CascadeBars
-from evolve.loop.commit import CommitRules
+from evolve.loop.behaviour import BehaviourIndex
+from evolve.loop.commit import CommitRules, Verdict
 from evolve.loop.holdout import HoldoutGap, holdout_targets
 from evolve.loop.ledger import Ledger
 from evolve.loop.lineage import LineageNotes
 from evolve.proposers.base import ProblemBrief, ProgramView, ProposalContext, Proposer
-from evolve.records import Program, ProgramKind, Proposal, ProposalOutcome, RunStatus
+from evolve.records import EvaluationResult, Program, ProgramKind, Proposal, ProposalOutcome, RunStatus
 from evolve.store.run import Run
 from evolve.views.progress import CandidateRow, RunProgress
 
@@ -70,6 +71,7 @@ class Controller:
         self.interrupted = False  # stopped by a signal (Ctrl-C, SIGTERM) rather than by its budget or a cap
         self._failed_in_row = 0
         self.rules = CommitRules(run.db, novelty=search.novelty_rejection, threshold=search.novelty_threshold)
+        self.behaviour = BehaviourIndex(False)  # replay() builds the real one from the database
         self.ledger = Ledger(run.db)
         self._proposal_slots = asyncio.Semaphore(self.config.run.max_concurrent_proposals)
 
@@ -172,6 +174,8 @@ class Controller:
         self._refresh_grid()
         for elite in self.archive.all_elites():
             self.rules.index(elite.program_id, elite.code)
+        enabled = self.config.evaluation.behavioural_duplicates and self.run.problem.has_fingerprint
+        self.behaviour = BehaviourIndex(enabled, self.run.db.fingerprints())
 
     def _restore_checkpoint(self) -> int:
         """Restore the stored checkpoint; the evaluation row it covers (0: none, or it did not verify)."""
@@ -234,10 +238,25 @@ class Controller:
             latency = time.perf_counter() - started
         if self.proposer.stop_reason:  # e.g. the LLM budget is spent
             self.request_stop(self.proposer.stop_reason)
-        program = self._commit_proposal(island, parent.program, [e.program_id for e in inspirations], proposal, latency)
+        verdict = self.rules.judge(proposal, self._elite_ids)
+        probe, meaning = None, "unique"
+        if verdict.is_candidate and self.behaviour.active:
+            probe = await self.executor.evaluate(
+                request_for(self.config, str(self.run.problem.root), proposal.code or "", mode="fingerprint")
+            )
+            meaning = self.behaviour.judge_probe(probe)
+            if meaning == "duplicate":
+                twin = self.behaviour.twin(probe.fingerprint)
+                verdict = Verdict(ProposalOutcome.BEHAVIOURAL_DUPLICATE, f"behaves exactly like program {twin} on the problem's probe")
+                self.behaviour.saved += 1
+                self.progress.behaviour_saved = self.behaviour.saved
+        program = self._commit_proposal(island, parent.program, [e.program_id for e in inspirations], proposal, latency, verdict)
         if program is None:
             return False
-        await self._evaluate_and_insert(program, proposal)
+        if probe is not None and meaning == "failed":  # it failed in the probe: that is its evaluation
+            await self._evaluate_and_insert(program, proposal, result=probe)
+        else:
+            await self._evaluate_and_insert(program, proposal, fingerprint=probe.fingerprint if probe is not None else "")
         return True
 
     def _select_parent(self, island: int) -> _Parent:
@@ -245,10 +264,10 @@ class Controller:
         return _Parent(elite, self._programs[elite.program_id])
 
     def _commit_proposal(
-        self, island: int, parent: Program, inspiration_ids: list[int], proposal: Proposal, latency: float
+        self, island: int, parent: Program, inspiration_ids: list[int], proposal: Proposal, latency: float,
+        verdict: Verdict,
     ) -> Program | None:
-        """Judge the proposal, commit it (with its program if it is a candidate) and its LLM calls."""
-        verdict = self.rules.judge(proposal, self._elite_ids)
+        """Commit the judged proposal (with its program if it is a candidate) and its LLM calls."""
         program_row = None
         if verdict.is_candidate:
             program_row = dict(
@@ -314,11 +333,19 @@ class Controller:
         self.progress.holdout_scored = len(done)
         return gap
 
-    async def _evaluate_and_insert(self, program: Program, proposal: Proposal | None = None) -> bool:
-        request = request_for(
-            self.config, str(self.run.problem.root), program.code, program_id=program.id, stage_bars=self.cascade.bars()
-        )
-        result = await self.executor.evaluate(request)
+    async def _evaluate_and_insert(
+        self, program: Program, proposal: Proposal | None = None, *, fingerprint: str = "",
+        result: EvaluationResult | None = None,
+    ) -> bool:
+        """Evaluate ``program`` (unless ``result``, a probe's failure, already is its evaluation),
+        commit the evaluation, and insert it into the archive."""
+        if result is None:
+            request = request_for(
+                self.config, str(self.run.problem.root), program.code, program_id=program.id,
+                stage_bars=self.cascade.bars(), fingerprint=fingerprint,
+            )
+            result = await self.executor.evaluate(request)
+        self.behaviour.add(result.fingerprint, program.id)
         program.evaluation = result
         self.run.db.add_evaluation(program.id, result)
         self._account(program)

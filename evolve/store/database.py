@@ -22,7 +22,7 @@ from typing import Any, Iterator
 
 from evolve.records import EvaluationResult, LLMCall, Program, code_hash
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -73,7 +73,8 @@ CREATE TABLE IF NOT EXISTS evaluations (
     stage INTEGER NOT NULL DEFAULT 0,
     stages INTEGER NOT NULL DEFAULT 1,
     stage_scores TEXT NOT NULL DEFAULT '[]',
-    gpu_peak_mb REAL NOT NULL DEFAULT 0
+    gpu_peak_mb REAL NOT NULL DEFAULT 0,
+    fingerprint TEXT NOT NULL DEFAULT ''
 );
 -- Holdout verdicts: apart from the search's evaluations, never read by the loop or a prompt.
 CREATE TABLE IF NOT EXISTS holdout (
@@ -222,13 +223,13 @@ class RunDatabase:
             self._db.execute(
                 "INSERT INTO evaluations(program_id, created_at, ok, score, metrics, features, feedback, failure_kind,"
                 " failure_message, output, duration_s, candidate_s, instances, private, objectives, stage, stages,"
-                " stage_scores, gpu_peak_mb) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                " stage_scores, gpu_peak_mb, fingerprint) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (
                     program_id, time.time(), int(result.ok), result.score, json.dumps(result.metrics),
                     json.dumps(result.features), result.feedback, result.failure_kind, result.failure_message,
                     result.output, result.duration_s, result.candidate_s, json.dumps(result.instances),
                     json.dumps(result.private), json.dumps(result.objectives), result.stage, result.stages,
-                    json.dumps(result.stage_scores), result.gpu_peak_mb,
+                    json.dumps(result.stage_scores), result.gpu_peak_mb, result.fingerprint,
                 ),
             )
 
@@ -349,6 +350,11 @@ class RunDatabase:
         )
         return {str(kind): int(n) for kind, n in rows}
 
+    def fingerprints(self) -> dict[str, int]:
+        """Behavioural fingerprint -> the first evaluated program that has it."""
+        rows = self._db.execute("SELECT fingerprint, MIN(program_id) FROM evaluations WHERE fingerprint != '' GROUP BY fingerprint")
+        return {str(fp): int(pid) for fp, pid in rows}
+
     def cascade_counts(self) -> dict[str, int]:
         """Evaluations the cascade stopped early, and the later stage runs that saved."""
         stopped, saved = self._db.execute(
@@ -398,7 +404,7 @@ _PROGRAM_COLS = "p.id, p.code, p.parent_id, p.island, p.generation, p.proposer, 
 _EVAL_COLS = (
     "e.ok, e.score, e.metrics, e.features, e.feedback, e.failure_kind, e.failure_message, e.output,"
     " e.duration_s, e.candidate_s, e.instances, e.private, e.objectives, e.stage, e.stages, e.stage_scores,"
-    " e.gpu_peak_mb"
+    " e.gpu_peak_mb, e.fingerprint"
 )
 _EVALUATION_COLUMNS_V2 = (
     ("instances", "TEXT NOT NULL DEFAULT '{}'"),
@@ -408,6 +414,7 @@ _EVALUATION_COLUMNS_V2 = (
     ("stages", "INTEGER NOT NULL DEFAULT 1"),
     ("stage_scores", "TEXT NOT NULL DEFAULT '[]'"),
     ("gpu_peak_mb", "REAL NOT NULL DEFAULT 0"),
+    ("fingerprint", "TEXT NOT NULL DEFAULT ''"),
 )
 
 
@@ -423,7 +430,7 @@ def _program_from_row(row: sqlite3.Row, with_eval: bool = True) -> Program:
             failure_message=row["failure_message"], output=row["output"], duration_s=row["duration_s"],
             candidate_s=row["candidate_s"], instances=json.loads(row["instances"]), private=json.loads(row["private"]),
             objectives=json.loads(row["objectives"]), stage=row["stage"], stages=row["stages"],
-            stage_scores=json.loads(row["stage_scores"]), gpu_peak_mb=row["gpu_peak_mb"],
+            stage_scores=json.loads(row["stage_scores"]), gpu_peak_mb=row["gpu_peak_mb"], fingerprint=row["fingerprint"],
         )
     return program
 

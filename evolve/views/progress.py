@@ -58,6 +58,7 @@ class RunProgress:
     evaluated_at_start: int = 0
     cascade_stopped: int = 0  # evaluations the cascade stopped before the last stage
     cascade_saved: int = 0  # stage runs those skipped
+    behaviour_saved: int = 0  # evaluations skipped as behavioural duplicates (this session)
     holdout: "HoldoutGap | None" = None  # the best program's search and holdout scores
     holdout_scored: int = 0
 
