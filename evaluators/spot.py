@@ -90,7 +90,7 @@ def ideal_spot_cost(jobs: Jobs) -> np.ndarray:
 def savings(jobs: Jobs, outcome: Outcome) -> np.ndarray:
     """Normalised saving per job: (C_od - C) / (C_od - C_ideal); 0 = all on demand, 1 = ideal spot."""
     od, ideal = on_demand_cost(jobs), ideal_spot_cost(jobs)
-    return (od - outcome.cost) / (od - ideal)
+    return np.round((od - outcome.cost) / (od - ideal), 12)  # so all-on-demand is exactly 0, not -1e-16
 
 
 @dataclass(frozen=True)
