@@ -42,8 +42,8 @@ class RouterStream:
     name: str
     experts: int
     k: int
-    tokens: int = 2048
-    steps: int = 300
+    tokens: int = 1024
+    steps: int = 200
     hot: int = 8
     hot_logit: float = 1.0
     dim: int = 16
@@ -54,6 +54,10 @@ class RouterStream:
     drift: float = 0.02
     shift_every: int = 100
     seed: int = 0
+
+    def scores(self) -> np.ndarray:
+        """All raw router scores, float32 [steps, tokens, experts] (steps x tokens x experts x 4 bytes)."""
+        return np.stack(list(self.batches()))
 
     def batches(self) -> Iterator[np.ndarray]:
         """Raw router scores, one float32 array [tokens, experts] per step."""
@@ -71,7 +75,7 @@ class RouterStream:
             weights += (self.drift * rng.standard_normal(weights.shape)).astype(np.float32)
             p = np.exp(theta - theta.max())
             cluster = rng.choice(self.clusters, self.tokens, p=p / p.sum())
-            x = mu[cluster] + self.token_noise * rng.standard_normal((self.tokens, self.dim)).astype(np.float32)
+            x = mu[cluster] + np.float32(self.token_noise) * rng.standard_normal((self.tokens, self.dim), dtype=np.float32)
             yield 1.0 / (1.0 + np.exp(-(x @ weights * scale + offset)))
 
 
@@ -89,10 +93,16 @@ def top_k(scores: np.ndarray, k: int) -> np.ndarray:
     return np.argpartition(scores, scores.shape[1] - k, axis=1)[:, -k:]
 
 
-def run_stream(stream: RouterStream, update: Callable[[np.ndarray, np.ndarray, int, dict], tuple[np.ndarray, dict]]) -> RoutingOutcome:
+def run_stream(
+    stream: RouterStream,
+    update: Callable[[np.ndarray, np.ndarray, int, dict], tuple[np.ndarray, dict]],
+    scores: np.ndarray | None = None,
+) -> RoutingOutcome:
     """Route every batch with the current bias, then call ``update(bias, load, step, state)``.
 
-    Raises InvalidOutput when ``update`` returns a malformed bias or state.
+    ``scores`` may hold the stream's ``scores()`` computed earlier (they do not depend on
+    the rule, so an evaluator caches them). Raises InvalidOutput when ``update`` returns a
+    malformed bias or state.
     """
     e, k = stream.experts, stream.k
     bias = np.zeros(e)
@@ -100,11 +110,11 @@ def run_stream(stream: RouterStream, update: Callable[[np.ndarray, np.ndarray, i
     total = np.zeros(e)
     vio, kept, best, dropped = 0.0, 0.0, 0.0, 0.0
     capacity = 1.25 * stream.tokens * k / e
-    for step, scores in enumerate(stream.batches()):
-        chosen = top_k(scores + bias.astype(np.float32), k)
+    for step, batch in enumerate(stream.batches() if scores is None else scores):
+        chosen = top_k(batch + bias.astype(np.float32), k)
         load = np.bincount(chosen.ravel(), minlength=e).astype(np.float64)
-        kept += float(np.take_along_axis(scores, chosen, axis=1).sum())
-        best += float(np.take_along_axis(scores, top_k(scores, k), axis=1).sum())
+        kept += float(np.take_along_axis(batch, chosen, axis=1).sum())
+        best += float(np.take_along_axis(batch, top_k(batch, k), axis=1).sum())
         vio += load.max() / load.mean() - 1.0
         dropped += float(np.maximum(load - capacity, 0.0).sum())
         total += load
@@ -133,7 +143,7 @@ def validate_update(result: object, experts: int, step: int) -> tuple[np.ndarray
     bad = np.flatnonzero(~np.isfinite(bias) | (np.abs(bias) > MAX_ABS_BIAS))
     if bad.size:
         i = int(bad[0])
-        raise InvalidOutput(f"{where}: bias[{i}] = {bias[i]!r} is not a finite number within +-{MAX_ABS_BIAS:g}")
+        raise InvalidOutput(f"{where}: bias[{i}] = {float(bias[i])!r} is not a finite number within +-{MAX_ABS_BIAS:g}")
     if not isinstance(state, dict):
         raise InvalidOutput(f"{where}: state must be a dict of numbers and arrays, got {type(state).__name__}")
     size = 0

@@ -16,24 +16,35 @@ mixture shifts.
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from evaluators import Evaluation, EvaluationContext
 from evaluators.routing import RouterStream, balance_score, run_stream
 
 SPLITS: dict[str, tuple[RouterStream, ...]] = {
-    "quick": (RouterStream("e16k2", 16, 2, tokens=1024, steps=100, hot=2, seed=10),),
+    "quick": (RouterStream("e16k2", 16, 2, steps=100, hot=2, seed=10),),
     "search": (
         RouterStream("e64k6", 64, 6, hot=8, seed=1),
         RouterStream("e32k2", 32, 2, hot=4, seed=2),
-        RouterStream("e128k8", 128, 8, hot=16, steps=200, seed=3),
+        RouterStream("e128k8", 128, 8, hot=16, steps=150, seed=3),
     ),
     "holdout": (
         RouterStream("e64k6_fast", 64, 6, hot=8, drift=0.05, shift_every=50, seed=101),
         RouterStream("e96k4", 96, 4, hot=12, seed=102),
-        RouterStream("e256k8", 256, 8, hot=32, steps=150, seed=103),
+        RouterStream("e256k8", 256, 8, hot=32, steps=120, seed=103),
     ),
 }
+
+
+@functools.lru_cache(maxsize=4)
+def scores_of(stream: RouterStream) -> np.ndarray:
+    """The stream's raw scores, generated once per evaluator process (quick and search: 165 MB in all).
+
+    Holdout streams are generated on the fly instead: they are scored rarely and never evict these.
+    """
+    return stream.scores()
 
 
 def split_name(context: EvaluationContext) -> str:
@@ -48,7 +59,8 @@ def evaluate(candidate, context: EvaluationContext | None = None) -> Evaluation:
     outcomes = {}
     with candidate.worker() as worker:
         for stream in SPLITS[name]:
-            outcomes[stream.name] = run_stream(stream, lambda *args: worker.call("update_bias", *args))
+            outcomes[stream.name] = run_stream(stream, lambda *args: worker.call("update_bias", *args),
+                                             None if name == "holdout" else scores_of(stream))
     instances = {w: balance_score(o) for w, o in outcomes.items()}
     mean = {field: float(np.mean([getattr(o, field) for o in outcomes.values()]))
             for field in ("retention", "maxvio_batch", "maxvio_global", "drop_rate", "bias_range")}
