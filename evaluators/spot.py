@@ -24,7 +24,7 @@ the fraction of ticks with spot so far), never the future of the trace.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable
 
 import numpy as np
@@ -65,7 +65,7 @@ class Jobs:
 
 @dataclass
 class Outcome:
-    """What happened to every job: cost, finish time (nan if missed), launches, on-demand hours."""
+    """What happened to every job: cost ($), finish time (hours; nan if missed), launches, hours on each type."""
 
     cost: np.ndarray
     finish: np.ndarray
@@ -73,8 +73,7 @@ class Outcome:
     launches: np.ndarray
     on_demand_hours: np.ndarray
     spot_hours: np.ndarray
-    steps: int = 0
-    extra: dict[str, Any] = field(default_factory=dict)
+    steps: int = 0  # ticks simulated until every job was done or missed
 
 
 def on_demand_cost(jobs: Jobs) -> np.ndarray:
