@@ -173,7 +173,7 @@ def test_one_argument_call_runs_the_full_timed_search_split(evaluator):
     assert set(verdict.instances) == {"v3", "mid", "global"} and "runtime_ms" in verdict.metrics
 
 
-def test_quick_stage_scores_one_small_workload_without_timing(evaluator):
+def test_quick_stage_scores_one_small_workload_without_runtime_terms(evaluator):
     verdict = evaluator.evaluate(candidate((FOLDER / "initial.py").read_text()), EvaluationContext(stage=0, stages=2))
     assert set(verdict.instances) == {"quick"} and "runtime_ms" not in verdict.metrics
     assert verdict.score == pytest.approx(90 * verdict.metrics["balancedness"])
