@@ -339,9 +339,10 @@ def check(
     for row in scored:
         result = row.result
         status = "ok" if result.complete else (f"stopped at stage {result.stage}" if result.ok else result.failure_kind)
-        detail = result.feedback if result.ok else result.failure_message.strip().splitlines()[-1:] or [""]
+        text = (result.feedback if result.ok else result.failure_message).strip().splitlines()
+        detail = (text[0] if result.ok else text[-1]) if text else ""
         table.add_row(row.name, row.split, status, _fmt(result.score) if result.ok else "—", f"{result.duration_s:.2f}",
-                      (detail if isinstance(detail, str) else detail[0])[:160])
+                      detail if len(detail) <= 90 else detail[:89] + "…")
     console.print(table)
     for row in scored:  # every failure in full: the evaluator's exception, its message and last frames
         if not row.result.ok:

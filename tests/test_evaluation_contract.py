@@ -145,3 +145,24 @@ def test_the_context_names_split_stage_device_and_a_private_scratch_dir(tmp_path
     )
     result = evaluate_program(_request(folder))
     assert result.ok and result.metrics == {"stage": 0.0, "cpu": 1.0, "holdout": 0.0, "gpus": 0.0}
+
+
+def test_an_evaluator_may_define_dataclasses(tmp_path):
+    folder = _folder(
+        tmp_path,
+        """
+        from dataclasses import dataclass
+        from evaluators import Evaluation
+
+        @dataclass
+        class Workload:
+            name: str
+            target: float
+
+        def evaluate(candidate):
+            load = Workload("w", 2.0)
+            return Evaluation(score=-abs(candidate.call("run") - load.target))
+        """,
+    )
+    result = evaluate_program(_request(folder))
+    assert result.ok and result.score == 0.0

@@ -198,9 +198,13 @@ def _load_evaluator(problem_dir: Path) -> ModuleType:
         if spec is None or spec.loader is None:
             raise ImportError(f"cannot import {path}")
         module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module  # dataclasses, pickling and typing look their module up by name
         sys.path.insert(0, str(path.parent))  # let evaluate.py import helpers from its folder
         try:
             spec.loader.exec_module(module)
+        except BaseException:
+            del sys.modules[name]
+            raise
         finally:
             sys.path.remove(str(path.parent))
         if not callable(getattr(module, "evaluate", None)):
