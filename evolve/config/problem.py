@@ -18,6 +18,7 @@ from evolve.config.base import ConfigError, StrictModel
 from evolve.config.evaluation import EvaluationSettings, SecondaryObjective, Stage, check_stages
 from evolve.config.limits import LimitSettings, Resources
 from evolve.config.llm import LLMConfig
+from evolve.config.messages import describe_errors
 from evolve.config.run import RunSettings
 from evolve.config.search import MutatorSettings, SearchSettings
 
@@ -108,11 +109,9 @@ def load_problem_config(path: Path) -> ProblemConfig:
 
 
 def parse_problem_config(data: dict, source: str = "problem.toml") -> ProblemConfig:
+    """Validate ``data`` (a parsed problem.toml); ConfigError with one line per problem (``config.messages``)."""
     try:
         return ProblemConfig.model_validate(data)
     except ValidationError as exc:
-        lines = []
-        for err in exc.errors():
-            where = ".".join(str(p) for p in err["loc"]) or "(top level)"
-            lines.append(f"  {where}: {err['msg']}")
+        lines = [f"  {line}" for line in describe_errors(exc, ProblemConfig)]
         raise ConfigError(f"{source}: invalid configuration:\n" + "\n".join(lines)) from None
