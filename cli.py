@@ -17,6 +17,7 @@ from evolve.config import ConfigError, LLMConfig, ProblemConfig
 from evolve import loop
 from evolve.loop import RunError, execute
 from evolve.problem import builtin_problems, load_problem
+from evolve.problem_checks import Finding, check_folder, check_scores
 from evolve.proposers import llm as llm_options
 from evolve.store import Run, RunLocked, create_run, open_run
 from evolve.views import Dashboard, PlainLog
@@ -287,14 +288,28 @@ def check(
     """Validate a problem folder and score its seed program and baselines (search and holdout splits)."""
     try:
         loaded = load_problem(problem)
+    except ConfigError as exc:
+        _fail(str(exc))
+    findings = check_folder(loaded)
+    errors_found = [f for f in findings if f.level == "error"]
+    if errors_found:
+        if as_json:
+            typer.echo(json.dumps({"problem": str(loaded.root), "valid": False, "findings": _findings_data(findings),
+                                   "programs": []}, indent=2))
+        else:
+            _print_findings(findings)
+        _fail(f"{loaded.root}: {len(errors_found)} error(s) to fix before the problem can be scored")
+    try:
         sandbox = _check_sandbox(sandbox or loaded.config.run.sandbox)
         scored = loop.score_problem(loaded, sandbox)
     except (ConfigError, ValueError) as exc:
         _fail(str(exc))
+    findings += check_scores(loaded, scored)
     seed_failed = any(row.name == "initial.py" and row.split == "search" and not row.result.complete for row in scored)
     if as_json:
         data = [{"program": row.name, "split": row.split, **summary_views.result_data(row.result)} for row in scored]
-        typer.echo(json.dumps({"problem": str(loaded.root), "valid": not seed_failed, "programs": data}, indent=2))
+        typer.echo(json.dumps({"problem": str(loaded.root), "valid": not seed_failed, "findings": _findings_data(findings),
+                               "programs": data}, indent=2))
         if seed_failed:
             raise typer.Exit(1)
         return
@@ -307,6 +322,7 @@ def check(
         table.add_row(row.name, row.split, status, _fmt(result.score) if result.ok else "—", f"{result.duration_s:.2f}",
                       (detail if isinstance(detail, str) else detail[0])[:160])
     console.print(table)
+    _print_findings(findings)
     for row in scored:  # every failure in full: the evaluator's exception, its message and last frames
         if not row.result.ok:
             errors.rule(f"{row.name} ({row.split}): {row.result.failure_kind}")
@@ -315,6 +331,16 @@ def check(
                 errors.print("candidate output:\n" + row.result.output.strip()[-2000:], highlight=False, markup=False, style="dim")
     if seed_failed:
         _fail("the seed program does not evaluate; a run would have nothing to evolve from", code=1)
+
+
+def _findings_data(findings: list[Finding]) -> list[dict]:
+    return [{"level": f.level, "where": f.where, "message": f.message} for f in findings]
+
+
+def _print_findings(findings: list[Finding]) -> None:
+    for finding in findings:
+        style = "bold red" if finding.level == "error" else "yellow"
+        errors.print(f"[{style}]{finding.level}:[/] {escape(finding.where)}: {escape(finding.message)}", highlight=False)
 
 
 @app.command()
