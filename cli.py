@@ -368,6 +368,181 @@ def models(
         _fail(f"{failed} of {len(health)} model(s) did not answer", code=1)
 
 
+ProgramIdArg = typer.Argument(..., help="A program id, as shown by `evolve best`, `lineage` or the report.")
+
+
+@app.command()
+def report(
+    run_dir: Path = RunArg,
+    out: Optional[Path] = typer.Option(
+        None, "--out", "-o", help="Where to write: the HTML file, or with --format md a folder (default: in the run directory).",
+    ),
+    fmt: str = typer.Option("html", "--format", "-f", help="html: one self-contained file; md: report.md plus PNG figures."),
+    no_baselines: bool = typer.Option(False, "--no-baselines", help="Do not score the problem's baselines (faster)."),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Write a report of a run: progress, archive, lineage of the best, proposers, failures, holdout."""
+    from evolve.report import write_report
+    from evolve.report.plots import MissingMatplotlib
+
+    if fmt not in ("html", "md"):
+        _fail(f"--format {fmt!r}: choose html or md")
+    handle = _open(run_dir, readonly=True)
+    target = out or handle.directory / ("report.html" if fmt == "html" else "report")
+    try:
+        path, data = write_report(handle, target, format=fmt, score_baselines=not no_baselines,  # type: ignore[arg-type]
+                                  command=f"evolve report {run_dir}")
+    except (MissingMatplotlib, ValueError, OSError) as exc:
+        _fail(str(exc), code=1)
+    finally:
+        handle.close()
+    best = data.best
+    summary = {"report": str(path), "format": fmt, "baselines": data.references.baselines,
+               "best_program_id": best.id if best else None, "best_score": best.score if best else None}
+    if as_json:
+        typer.echo(json.dumps(summary, indent=2))
+        return
+    typer.echo(f"report: {path}")
+    console.print(f"baselines {data.references.baselines}", style="dim", highlight=False)
+
+
+@app.command()
+def show(
+    run_dir: Path = RunArg,
+    program_id: int = ProgramIdArg,
+    no_code: bool = typer.Option(False, "--no-code", help="Leave out the program's source."),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Show one program: code, metrics, feedback or failure, parent and the diff to it, cell, holdout."""
+    from evolve.report import terminal
+    from evolve.report.archive import archive_view
+    from evolve.report.detail import detail_data, program_detail
+    from evolve.report.queries import RunQueries
+
+    handle = _open(run_dir, readonly=True)
+    try:
+        with RunQueries(handle.directory) as queries:
+            detail = program_detail(handle, program_id, queries, archive_view(handle))
+            data = detail_data(handle, detail) if as_json else None
+    except KeyError:
+        total = handle.db.totals().programs
+        _fail(f"the run has no program {program_id} (its programs are 1 to {total})")
+    finally:
+        handle.close()
+    if as_json:
+        typer.echo(json.dumps(data, indent=2))
+        return
+    terminal.show(console, detail, handle.config.objective.name, with_code=not no_code)
+
+
+@app.command()
+def lineage(
+    run_dir: Path = RunArg,
+    program_id: Optional[int] = typer.Argument(None, help="The program whose ancestry to show (default: the best)."),
+    diffs: bool = typer.Option(False, "--diffs", help="Also print the diff of every step."),
+    as_json: bool = JsonOpt,
+) -> None:
+    """The chain of parents from the seed to a program: each step's score, proposer and change."""
+    from dataclasses import asdict
+
+    from evolve.report import terminal
+    from evolve.report.lineage import lineage as lineage_of
+    from evolve.report.queries import RunQueries
+
+    handle = _open(run_dir, readonly=True)
+    try:
+        if program_id is None:
+            best = handle.db.best(maximize=handle.config.objective.maximize)
+            if not best:
+                _fail("the run has no successfully evaluated program yet; pass a PROGRAM_ID", code=1)
+            program_id = best[0].id
+        with RunQueries(handle.directory) as queries:
+            steps = lineage_of(handle, program_id, queries)
+    except KeyError:
+        _fail(f"the run has no program {program_id} (its programs are 1 to {handle.db.totals().programs})")
+    finally:
+        handle.close()
+    if as_json:
+        typer.echo(json.dumps([asdict(s) for s in steps], indent=2))
+        return
+    terminal.lineage(console, steps, handle.config.objective.name, diffs=diffs)
+
+
+@app.command()
+def failures(
+    run_dir: Path = RunArg,
+    messages: int = typer.Option(3, "--messages", min=1, help="Most common messages shown per kind."),
+    examples: int = typer.Option(5, "--examples", min=1, help="Example ids kept per message."),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Why candidates failed: counts by kind, the most common messages, example program ids."""
+    from dataclasses import asdict
+
+    from evolve.report import terminal
+    from evolve.report.failures import evaluation_failures, proposal_failures
+    from evolve.report.queries import RunQueries
+
+    handle = _open(run_dir, readonly=True)
+    with RunQueries(handle.directory) as queries:
+        rows, proposals = queries.evaluations(), queries.proposals()
+    handle.close()
+    groups = evaluation_failures(rows, messages, examples)
+    rejected = proposal_failures(proposals, messages, examples)
+    if as_json:
+        typer.echo(json.dumps({"evaluated": len(rows), "proposals": len(proposals),
+                               "evaluations": [asdict(g) for g in groups], "proposals_without_candidate":
+                               [asdict(g) for g in rejected]}, indent=2))  # fmt: skip
+        return
+    terminal.failures(console, len(rows), len(proposals), groups, rejected)
+    if groups:
+        console.print(f"open one: evolve show {run_dir} {groups[0].latest_id}", style="dim", highlight=False)
+
+
+@app.command()
+def export(
+    run_dir: Path = RunArg,
+    out: Path = typer.Argument(..., help="Folder to write the programs into (created)."),
+    top: int = typer.Option(1, "--top", "-k", min=1, help="Programs per archive cell, best first."),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Write the best programs of every archive cell as .py files, each with a .json of its metrics."""
+    from evolve.report.export import INDEX, export_top
+
+    handle = _open(run_dir, readonly=True)
+    try:
+        index = export_top(handle, out, top)
+    except (ValueError, OSError) as exc:
+        _fail(str(exc), code=1)
+    finally:
+        handle.close()
+    if as_json:
+        typer.echo(json.dumps(index, indent=2))
+        return
+    cells = len({tuple(row["cell"]) for row in index})
+    typer.echo(f"wrote {len(index)} program(s) from {cells} cell(s) to {out} (list: {out / INDEX})")
+
+
+@app.command()
+def init(
+    folder: Path = typer.Argument(..., help="The new problem folder (must not exist, or be empty)."),
+    template: str = typer.Option(
+        "function", "--template", "-t",
+        help="function: called once per evaluation; simulator: called many times in a persistent worker, batched; "
+        "training: a heavy job returning an artifact (with a cascade and a holdout split).",
+    ),
+    name: Optional[str] = typer.Option(None, "--name", help="The problem's name (default: the folder's name)."),
+) -> None:
+    """Create a problem folder from a template that passes `evolve check` and runs as it is."""
+    from evolve.scaffold import scaffold
+
+    try:
+        created = scaffold(folder, template, name)
+    except ConfigError as exc:
+        _fail(str(exc))
+    typer.echo(f"created {created} from the {template!r} template")
+    typer.echo(f"next: evolve check {created}   then: evolve run {created} --budget 50")
+
+
 def _with_llm(
     config: ProblemConfig, model: Optional[list[str]], api_base: Optional[str], price: Optional[str] = None,
     **overrides: object,

@@ -102,8 +102,9 @@ class RunQueries:
         ).fetchone()
         return _proposal(row) if row else None
 
-    def program_ids(self) -> list[int]:
-        return [r[0] for r in self._db.execute("SELECT id FROM programs ORDER BY id")]
+    def children(self, program_id: int) -> list[int]:
+        """Programs whose parent is ``program_id``."""
+        return [r[0] for r in self._db.execute("SELECT id FROM programs WHERE parent_id = ? ORDER BY id", (program_id,))]
 
     def llm_models(self) -> dict[str, tuple[int, float]]:
         """Per model: (calls, dollars), for runs whose proposals name the LLM path, not the model."""

@@ -183,8 +183,8 @@ def _lineage(data: ReportData) -> Section:
         for s in steps
     )  # fmt: skip
     blocks: list[Block] = [
-        f"{len(steps)} steps from the seed to program {steps[-1].program_id}; Δ is the improvement over the parent "
-        "(positive: better).",
+        f"{len(steps) - 1} step(s) from the seed to program {steps[-1].program_id}; Δ is the improvement over the "
+        "parent (positive: better).",
         Table(("program", "gen", "island", "proposer/kind", data.objective, "Δ parent", "change"), rows),
     ]
     diffs: list[Block] = []
