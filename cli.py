@@ -56,7 +56,21 @@ def _fail(message: str, code: int = 2) -> None:
 def _observer(run: Run, plain: bool):
     if plain or not sys.stdout.isatty():
         return PlainLog()
-    return Dashboard(run.config.problem.name, str(run.directory), console=console)
+    return Dashboard(run.config.problem.name, str(run.directory), console=console, axes=run.config.feature_axes(),
+                     describe_failure=lambda program_id: _failure_message(run, program_id))
+
+
+def _failure_message(run: Run, program_id: int) -> str:
+    """A failed program's message, for the dashboard's 'latest' line (read on the controller's own connection)."""
+    program = run.db.program(program_id)
+    return program.evaluation.failure_message if program and program.evaluation else ""
+
+
+def _next_steps(run: Run) -> None:
+    """What to run after a run: the best program, the report, and how to continue."""
+    where = run.directory
+    console.print(f"next: evolve best {where}\n      evolve report {where}\n      evolve resume {where} --budget N",
+                  style="dim", highlight=False, soft_wrap=True)
 
 
 def _drive(run: Run, plain: bool) -> None:
@@ -81,6 +95,7 @@ def _drive(run: Run, plain: bool) -> None:
         held = f"{gap.holdout:.6f} (gap {gap.gap:+.6f})" if gap.holdout is not None else "failed (see evolve holdout)"
         typer.echo(f"holdout {run.config.objective.name} of program {gap.program_id}: {held}")
     console.print(f"evaluated {progress.evaluated} programs, {progress.succeeded} valid; {progress.message}")
+    _next_steps(run)
 
 
 @app.command()
