@@ -75,7 +75,10 @@ def best_over_time(data: ReportData) -> bytes:
     ax.set_title("best score so far")
     ax.set_xlim(1, max(end, 2))
     ax.grid(True, alpha=0.3)
-    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8)
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8)
+    else:
+        ax.text(0.5, 0.5, "no complete evaluation yet", ha="center", va="center", transform=ax.transAxes)
     return png(figure)
 
 
