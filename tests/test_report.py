@@ -193,3 +193,11 @@ def test_a_run_whose_seed_failed_still_has_a_report(tmp_path):
     text = path.read_text()
     assert data.best is None and "No program has completed an evaluation yet." in text
     assert "invalid_output" in text and "run() returned 42, expected a list of 3 numbers" in text
+
+
+@pytest.mark.parametrize("module", ["evolve.report", "evolve.report.terminal", "evolve.api", "evolve.scaffold",
+                                    "evolve.problem_checks"])
+def test_each_new_module_imports_on_its_own_without_matplotlib(module):
+    done = subprocess.run([sys.executable, "-c", f"import sys, {module}; print('matplotlib' in sys.modules)"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and done.stdout.strip() == "False", done.stderr  # plots import it only when drawing
