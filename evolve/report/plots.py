@@ -107,6 +107,7 @@ def archive_heatmaps(data: ReportData) -> bytes:
     lo, hi = (min(scores), max(scores)) if scores else (0.0, 1.0)
     if hi == lo:
         lo, hi = lo - 0.5 * (abs(lo) or 1), hi + 0.5 * (abs(hi) or 1)
+    norm = _colour_norm(scores, lo, hi)
     columns = min(view.islands, 3)
     rows = math.ceil(view.islands / columns)
     figure = _figure(4.3 * columns + 0.8, 3.6 * rows + 0.3)
@@ -125,12 +126,12 @@ def archive_heatmaps(data: ReportData) -> bytes:
             if math.isnan(grid[y, x]) or _better(cell.score, grid[y, x], data.maximize):
                 grid[y, x] = cell.score
                 ids[(x, y)] = cell.program_id
-        image = ax.imshow(grid, origin="lower", cmap=cmap, vmin=lo, vmax=hi, aspect="auto", interpolation="nearest")
+        image = ax.imshow(grid, origin="lower", cmap=cmap, norm=norm, aspect="auto", interpolation="nearest")
         ax.set_facecolor("#eeeeee")
         if nx * ny <= 160:
             for (x, y), _pid in ids.items():
                 value = grid[y, x]
-                shade = (value - lo) / (hi - lo)
+                shade = float(norm(value))
                 light = shade < 0.55 if data.maximize else shade > 0.45
                 ax.text(x, y, f"{value:.3g}", ha="center", va="center", fontsize=7 if nx <= 8 else 5.5,
                         color="white" if light else "black")
@@ -140,10 +141,27 @@ def archive_heatmaps(data: ReportData) -> bytes:
         _edge_ticks(ax, axes[1] if len(axes) > 1 else None, ny, "y")
     if image is not None:
         bar = figure.colorbar(image, ax=grids.ravel().tolist(), shrink=0.9)
-        bar.set_label(f"best {objective_label(data)}", fontsize=8)
+        bar.set_label(f"best {objective_label(data)}; bands: quantiles of the cells", fontsize=8)
+        bar.ax.tick_params(labelsize=7)
     extra = f"; axes beyond the first two: best over them ({', '.join(a.name for a in axes[2:])})" if len(axes) > 2 else ""
     figure.suptitle(f"MAP-Elites archive: each cell's best score (grey: empty){extra}", fontsize=10)
     return png(figure)
+
+
+def _colour_norm(scores: list[float], lo: float, hi: float) -> Any:
+    """Colour by quantile bands of the cells' scores, so one outlier cannot wash out every other cell.
+
+    With fewer than 4 distinct scores the scale is linear between the extremes; otherwise
+    its boundaries are the 0, 1/8, ..., 1 quantiles (the colour bar shows their values).
+    """
+    import numpy as np
+    from matplotlib.colors import BoundaryNorm, Normalize
+
+    distinct = sorted(set(scores))
+    if len(distinct) < 4:
+        return Normalize(vmin=lo, vmax=hi)
+    bounds = np.unique(np.quantile(distinct, np.linspace(0, 1, min(9, len(distinct)))))
+    return BoundaryNorm(bounds, ncolors=256)
 
 
 def _colormap(maximize: bool) -> Any:
@@ -170,8 +188,15 @@ def _edge_ticks(ax: Any, axis: Any, bins: int, which: str) -> None:
         edges.append(bins)
     width = (axis.max - axis.min) / bins
     set_ticks([e - 0.5 for e in edges])
-    set_labels([f"{axis.min + e * width:.3g}" for e in edges], fontsize=7)
+    set_labels([_tick(axis.min + e * width) for e in edges], fontsize=7)
     set_label(f"{axis.name} [{axis.min:g}, {axis.max:g}]", fontsize=8)
+
+
+def _tick(value: float) -> str:
+    """A bin edge as a short label: 4000 not 4e+03, 0.125 as it is."""
+    if abs(value) >= 100:
+        return f"{value:.0f}"
+    return f"{value:.3g}"
 
 
 def failure_timeline(data: ReportData) -> bytes:

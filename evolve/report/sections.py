@@ -138,9 +138,12 @@ def _archive(data: ReportData) -> Section:
     axes = ", ".join(f"{a.name} in [{a.min:g}, {a.max:g}] ({a.bins} bins)" for a in view.axes) or "none"
     filled = len(view.cells)
     total = view.cells_per_island * view.islands
+    qd = f"QD score {num(view.qd_score)} (sum over elites of max(0, fitness - qd_score_offset))"
+    if view.qd_score == 0 and view.cells:
+        qd += (", 0 because no elite's fitness exceeds the offset (fitness is the score when maximising, minus the "
+               "score when minimising): set [search] qd_score_offset below the worst score you care about")
     text = (f"Axes: {axes}. {filled} of {total} cells filled over {view.islands} island(s) (coverage "
-            f"{100 * view.coverage:.1f}%); QD score {num(view.qd_score)} (sum over elites of max(0, fitness - "
-            "qd_score_offset)). Values outside an axis range are clipped into its edge cells.")  # fmt: skip
+            f"{100 * view.coverage:.1f}%); {qd}. Values outside an axis range are clipped into its edge cells.")  # fmt: skip
     ranked = sorted(view.cells, key=lambda c: (-c.score if data.maximize else c.score, c.island, c.cell))[:MAX_ELITE_ROWS]
     rows = tuple(
         (str(c.island), ", ".join(f"{a.name} {lo:.3g}–{hi:.3g}" for a, (lo, hi) in zip(view.axes, c.ranges)),

@@ -61,7 +61,7 @@ def best_line(progress: RunProgress, width: int = 48) -> Text:
 
 
 def heatmap(progress: RunProgress, maximize: bool, axes: Sequence[Axis] | None = None) -> Text:
-    """Each island's grid over its first two axes, islands side by side; a cell's colour ranks its best score.
+    """Each island's grid over its first two axes, islands side by side; a cell's colour is its best score's rank.
 
     Below the grids: what the colours mean (the score range, worst to best) and, with
     ``axes``, each axis's feature range and bins (x left to right, y bottom to top).
@@ -74,7 +74,7 @@ def heatmap(progress: RunProgress, maximize: bool, axes: Sequence[Axis] | None =
     cols = shape[1] if len(shape) > 1 else 1
     scores = [s for grid in progress.grid for s in grid.values()]
     lo, hi = (min(scores), max(scores)) if scores else (0.0, 1.0)
-    span = hi - lo or 1.0
+    rank = _ranks(scores, maximize)
     columns = []
     for island, grid in enumerate(progress.grid):
         flat: dict[tuple[int, int], float] = {}
@@ -92,8 +92,7 @@ def heatmap(progress: RunProgress, maximize: bool, axes: Sequence[Axis] | None =
                 if score is None:
                     line.append("· ", style="grey35")
                 else:
-                    level = (score - lo) / span if maximize else (hi - score) / span
-                    line.append("■ ", style=_HEAT[1 + min(len(_HEAT) - 2, int(level * (len(_HEAT) - 2)))])
+                    line.append("■ ", style=_HEAT[1 + min(len(_HEAT) - 2, int(rank[score] * (len(_HEAT) - 2)))])
             lines.append(line)
         columns.append(lines)
     gap = 4
@@ -117,13 +116,21 @@ def heatmap(progress: RunProgress, maximize: bool, axes: Sequence[Axis] | None =
     return text
 
 
+def _ranks(scores: list[float], maximize: bool) -> dict[float, float]:
+    """Each distinct score's rank in [0, 1] (1: best): colour by rank, so one outlier cannot wash out the rest."""
+    distinct = sorted(set(scores), reverse=not maximize)
+    if len(distinct) < 2:
+        return {score: 1.0 for score in distinct}
+    return {score: i / (len(distinct) - 1) for i, score in enumerate(distinct)}
+
+
 def _heat_legend(lo: float, hi: float, maximize: bool) -> Text:
     """``████ worst 0.98 .. best 1.89`` in the heat map's own colours."""
     legend = Text("colour: ", style="dim")
     for style in _HEAT[1:]:
         legend.append("█", style=style)
     worst, best = (lo, hi) if maximize else (hi, lo)
-    legend.append(f"  worst {_fmt(worst)} .. best {_fmt(best)}", style="dim")
+    legend.append(f"  worst {_fmt(worst)} .. best {_fmt(best)} (by rank)", style="dim")
     return legend
 
 
