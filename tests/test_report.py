@@ -201,3 +201,12 @@ def test_each_new_module_imports_on_its_own_without_matplotlib(module):
     done = subprocess.run([sys.executable, "-c", f"import sys, {module}; print('matplotlib' in sys.modules)"],
                           cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0 and done.stdout.strip() == "False", done.stderr  # plots import it only when drawing
+
+
+def test_without_matplotlib_the_report_says_how_to_get_it(run_dir, tmp_path):
+    code = ("import sys; sys.modules['matplotlib'] = None; from cli import app; "
+            f"sys.argv = ['evolve', 'report', {str(run_dir)!r}, '--no-baselines', '--out', {str(tmp_path / 'r.html')!r}]; app()")
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300,
+                            env={**os.environ, "COLUMNS": "200"})
+    assert result.returncode == 1 and "pip install 'evolve[report]'" in result.stderr
+    assert "Traceback" not in result.stderr and not (tmp_path / "r.html").exists()

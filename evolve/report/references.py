@@ -6,7 +6,8 @@ used, not the folder as it is now) in the same trusted evaluator and sandbox as 
 and stores the verdicts beside the database (``report-baselines.json``), keyed by a hash
 of the snapshot's ``evaluate.py``, ``problem.toml`` and baseline sources: the next report
 reads them instead of scoring again, and says which it did. Verdicts with an
-``evaluator_error`` (the trusted side failed, not the baseline) are never stored.
+``evaluator_error`` (the trusted side failed, not the baseline), or scored with another
+backend because the run's cannot run here, are never stored.
 """
 
 from __future__ import annotations
@@ -60,11 +61,11 @@ def references(run: Run, *, score_baselines: bool = True) -> References:
     if cached is not None:
         rows, scored_at = cached
         return References(tuple(items + rows), STORED, scored_at)
-    rows = _score(run)
+    rows, note = _score(run)
     scored_at = time.time()
-    if not any(r.failure.startswith("evaluator_error") for r in rows):  # not the baseline's fault: try again next time
+    if not note and not any(r.failure.startswith("evaluator_error") for r in rows):  # retried next time otherwise
         _write_cache(run.directory / CACHE_NAME, key, rows, scored_at)
-    return References(tuple(items + rows), SCORED, scored_at)
+    return References(tuple(items + rows), SCORED + note, scored_at)
 
 
 def _seed(run: Run) -> list[Reference]:
@@ -86,11 +87,27 @@ def _reference(name: str, split: str, result: EvaluationResult) -> Reference:
     return Reference(name, split, None, f"{detail}: {lines[-1]}" if lines else detail)
 
 
-def _score(run: Run) -> list[Reference]:
+def _score(run: Run) -> tuple[list[Reference], str]:
+    """The baselines' verdicts, and a note when they could not use the run's own sandbox backend."""
     from evolve.loop.engine import score_problem
 
-    scored = score_problem(run.problem, run.config.run.sandbox)
-    return [_reference(row.name, row.split, row.result) for row in scored if row.name != "initial.py"]
+    backend, note = _sandbox_for(run.config.run.sandbox)
+    scored = score_problem(run.problem, backend)
+    return [_reference(row.name, row.split, row.result) for row in scored if row.name != "initial.py"], note
+
+
+def _sandbox_for(stored: str) -> tuple[str, str]:
+    """The run's backend if it runs here, else what ``auto`` resolves to (with a note saying so)."""
+    from sandbox import SandboxError, get_sandbox, resolve
+
+    try:
+        concrete, _ = resolve(stored)
+        if get_sandbox(concrete).info().available:
+            return concrete, ""
+    except (SandboxError, ValueError):
+        pass
+    fallback, _ = resolve("auto")
+    return fallback, f" (the run's {stored} sandbox cannot run here: scored with {fallback})"
 
 
 def _snapshot_key(run: Run) -> str:

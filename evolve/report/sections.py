@@ -101,7 +101,7 @@ def _overview(data: ReportData, command: str) -> Section:
     ]
     made = (f"Made by `{command}` at {when(data.generated_at)} with evolve {data.version}, reading the run database "
             f"read-only. Baselines: {data.references.baselines}")  # fmt: skip
-    if data.references.baselines in (SCORED, STORED):
+    if data.references.baselines.startswith((SCORED, STORED)):
         made += f" at {when(data.references.scored_at)}, with the run's evaluator and sandbox"
     made += "."
     blocks: list[Block] = [Table(("", ""), tuple(rows)), made]
