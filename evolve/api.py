@@ -190,13 +190,14 @@ def init(folder: Path | str, template: str = "function", name: str | None = None
 def start(
     problem: str | Path, *, budget: int | None = None, seed: int | None = None, out: Path | str = "runs",
     islands: int | None = None, workers: int | None = None, sandbox: str | None = None,
-    models: list[str] | None = None, api_base: str | None = None, max_cost: float | None = None,
-    on_progress: ProgressCallback | None = None,
+    models: list[str] | None = None, api_base: str | None = None, price: str | None = None,
+    max_cost: float | None = None, on_progress: ProgressCallback | None = None,
 ) -> RunView:
     """Start a run of ``problem`` (a folder or a built-in name) and run it to its budget.
 
     The arguments are the CLI's options of ``evolve run``; ``models`` (``provider/name[:weight]``)
-    switches from the built-in mutator to LLM proposals. ``on_progress`` is called with the
+    switches from the built-in mutator to LLM proposals, ``price`` (``"IN,OUT"`` dollars per 1M
+    tokens) prices models without a known price. ``on_progress`` is called with the
     run's ``RunProgress`` after every event. Returns the finished run, opened read-only.
     """
     from evolve.proposers import llm as llm_options
@@ -205,7 +206,7 @@ def start(
     config = loaded.config.with_overrides(
         "run", budget=budget, seed=seed, max_concurrent_evaluations=workers, sandbox=sandbox
     ).with_overrides("search", islands=islands)
-    llm = llm_options.apply_cli_options(config.llm, models, api_base, max_cost=max_cost)
+    llm = llm_options.apply_cli_options(config.llm, models, api_base, price, max_cost=max_cost)
     config = config.model_copy(update={"llm": llm})
     config = config.with_overrides("run", sandbox=_concrete_sandbox(config.run.sandbox))
     if config.llm.enabled:
