@@ -1,9 +1,9 @@
 """Trusted evaluator: simulate 32 warehouses for 200 days, asking the candidate's policy each day.
 
 The pattern "a function called many times": one persistent sandboxed worker
-(``with candidate.worker() as w``) answers 200 calls, each a pipe round-trip of about
-0.1 ms instead of a process start; batching the 32 warehouses into one (32, 4) array makes
-it one call per day, not 6400. The simulator (``simulator.py``, a helper beside this file)
+(``with candidate.worker() as w``) answers 200 calls, each a pipe round-trip instead of a
+worker start; batching the 32 warehouses into one (32, 4) array makes it one call per day,
+not 6400. The simulator (``simulator.py``, a helper beside this file)
 runs here, on the trusted side: the candidate only maps observations to orders, and every
 order is checked before the simulator uses it.
 """
