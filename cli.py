@@ -17,6 +17,7 @@ from evolve.config import ConfigError, LLMConfig, ProblemConfig
 from evolve import loop
 from evolve.loop import RunError, execute
 from evolve.problem import builtin_problems, load_problem
+from evolve.problem_checks import Finding, check_folder, check_scores
 from evolve.records import RunStatus
 from evolve.proposers import llm as llm_options
 from evolve.store import Run, RunLocked, create_run, open_run
@@ -76,7 +77,21 @@ def _fail(message: str, code: int = 2) -> None:
 def _observer(run: Run, plain: bool):
     if plain or not sys.stdout.isatty():
         return PlainLog()
-    return Dashboard(run.config.problem.name, str(run.directory), console=console)
+    return Dashboard(run.config.problem.name, str(run.directory), console=console, axes=run.config.feature_axes(),
+                     describe_failure=lambda program_id: _failure_message(run, program_id))
+
+
+def _failure_message(run: Run, program_id: int) -> str:
+    """A failed program's message, for the dashboard's 'latest' line (read on the controller's own connection)."""
+    program = run.db.program(program_id)
+    return program.evaluation.failure_message if program and program.evaluation else ""
+
+
+def _next_steps(run: Run) -> None:
+    """What to run after a run: the best program, the report, and how to continue."""
+    where = run.directory
+    console.print(f"next: evolve best {where}\n      evolve report {where}\n      evolve resume {where} --budget N",
+                  style="dim", highlight=False, soft_wrap=True)
 
 
 def _drive(run: Run, plain: bool) -> None:
@@ -105,6 +120,7 @@ def _drive(run: Run, plain: bool) -> None:
         held = f"{gap.holdout:.6f} (gap {gap.gap:+.6f})" if gap.holdout is not None else "failed (see evolve holdout)"
         typer.echo(f"holdout {run.config.objective.name} of program {gap.program_id}: {held}")
     console.print(f"evaluated {progress.evaluated} programs, {progress.succeeded} valid; {progress.message}")
+    _next_steps(run)
 
 
 @app.command()
@@ -323,14 +339,28 @@ def check(
     """Validate a problem folder and score its seed program and baselines (search and holdout splits)."""
     try:
         loaded = load_problem(problem)
+    except ConfigError as exc:
+        _fail(str(exc))
+    findings = check_folder(loaded)
+    errors_found = [f for f in findings if f.level == "error"]
+    if errors_found:
+        if as_json:
+            typer.echo(json.dumps({"problem": str(loaded.root), "valid": False, "findings": _findings_data(findings),
+                                   "programs": []}, indent=2))
+        else:
+            _print_findings(findings)
+        _fail(f"{loaded.root}: {len(errors_found)} error(s) to fix before the problem can be scored")
+    try:
         sandbox = _check_sandbox(sandbox or loaded.config.run.sandbox)
         scored = loop.score_problem(loaded, sandbox)
     except (ConfigError, ValueError) as exc:
         _fail(str(exc))
+    findings += check_scores(loaded, scored)
     seed_failed = any(row.name == "initial.py" and row.split == "search" and not row.result.complete for row in scored)
     if as_json:
         data = [{"program": row.name, "split": row.split, **summary_views.result_data(row.result)} for row in scored]
-        typer.echo(json.dumps({"problem": str(loaded.root), "valid": not seed_failed, "programs": data}, indent=2))
+        typer.echo(json.dumps({"problem": str(loaded.root), "valid": not seed_failed, "findings": _findings_data(findings),
+                               "programs": data}, indent=2))
         if seed_failed:
             raise typer.Exit(1)
         return
@@ -344,6 +374,7 @@ def check(
         table.add_row(row.name, row.split, status, _fmt(result.score) if result.ok else "—", f"{result.duration_s:.2f}",
                       detail if len(detail) <= 90 else detail[:89] + "…")
     console.print(table)
+    _print_findings(findings)
     for row in scored:  # every failure in full: the evaluator's exception, its message and last frames
         if not row.result.ok:
             errors.rule(f"{row.name} ({row.split}): {row.result.failure_kind}")
@@ -352,6 +383,16 @@ def check(
                 errors.print("candidate output:\n" + row.result.output.strip()[-2000:], highlight=False, markup=False, style="dim")
     if seed_failed:
         _fail("the seed program does not evaluate; a run would have nothing to evolve from", code=1)
+
+
+def _findings_data(findings: list[Finding]) -> list[dict]:
+    return [{"level": f.level, "where": f.where, "message": f.message} for f in findings]
+
+
+def _print_findings(findings: list[Finding]) -> None:
+    for finding in findings:
+        style = "bold red" if finding.level == "error" else "yellow"
+        errors.print(f"[{style}]{finding.level}:[/] {escape(finding.where)}: {escape(finding.message)}", highlight=False)
 
 
 @app.command()
@@ -377,6 +418,181 @@ def models(
     console.print(table)
     if failed:
         _fail(f"{failed} of {len(health)} model(s) did not answer", code=1)
+
+
+ProgramIdArg = typer.Argument(..., help="A program id, as shown by `evolve best`, `lineage` or the report.")
+
+
+@app.command()
+def report(
+    run_dir: Path = RunArg,
+    out: Optional[Path] = typer.Option(
+        None, "--out", "-o", help="Where to write: the HTML file, or with --format md a folder (default: in the run directory).",
+    ),
+    fmt: str = typer.Option("html", "--format", "-f", help="html: one self-contained file; md: report.md plus PNG figures."),
+    no_baselines: bool = typer.Option(False, "--no-baselines", help="Do not score the problem's baselines (faster)."),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Write a report of a run: progress, archive, lineage of the best, proposers, failures, holdout."""
+    from evolve.report import write_report
+    from evolve.report.plots import MissingMatplotlib
+
+    if fmt not in ("html", "md"):
+        _fail(f"--format {fmt!r}: choose html or md")
+    handle = _open(run_dir, readonly=True)
+    target = out or handle.directory / ("report.html" if fmt == "html" else "report")
+    try:
+        path, data = write_report(handle, target, format=fmt, score_baselines=not no_baselines,  # type: ignore[arg-type]
+                                  command=f"evolve report {run_dir}")
+    except (MissingMatplotlib, ValueError, OSError) as exc:
+        _fail(str(exc), code=1)
+    finally:
+        handle.close()
+    best = data.best
+    summary = {"report": str(path), "format": fmt, "baselines": data.references.baselines,
+               "best_program_id": best.id if best else None, "best_score": best.score if best else None}
+    if as_json:
+        typer.echo(json.dumps(summary, indent=2))
+        return
+    typer.echo(f"report: {path}")
+    console.print(f"baselines {data.references.baselines}", style="dim", highlight=False)
+
+
+@app.command()
+def show(
+    run_dir: Path = RunArg,
+    program_id: int = ProgramIdArg,
+    no_code: bool = typer.Option(False, "--no-code", help="Leave out the program's source."),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Show one program: code, metrics, feedback or failure, parent and the diff to it, cell, holdout."""
+    from evolve.report import terminal
+    from evolve.report.archive import archive_view
+    from evolve.report.detail import detail_data, program_detail
+    from evolve.report.queries import RunQueries
+
+    handle = _open(run_dir, readonly=True)
+    try:
+        with RunQueries(handle.directory) as queries:
+            detail = program_detail(handle, program_id, queries, archive_view(handle))
+            data = detail_data(handle, detail) if as_json else None
+    except KeyError:
+        total = handle.db.totals().programs
+        _fail(f"the run has no program {program_id} (its programs are 1 to {total})")
+    finally:
+        handle.close()
+    if as_json:
+        typer.echo(json.dumps(data, indent=2))
+        return
+    terminal.show(console, detail, handle.config.objective.name, with_code=not no_code)
+
+
+@app.command()
+def lineage(
+    run_dir: Path = RunArg,
+    program_id: Optional[int] = typer.Argument(None, help="The program whose ancestry to show (default: the best)."),
+    diffs: bool = typer.Option(False, "--diffs", help="Also print the diff of every step."),
+    as_json: bool = JsonOpt,
+) -> None:
+    """The chain of parents from the seed to a program: each step's score, proposer and change."""
+    from dataclasses import asdict
+
+    from evolve.report import terminal
+    from evolve.report.lineage import lineage as lineage_of
+    from evolve.report.queries import RunQueries
+
+    handle = _open(run_dir, readonly=True)
+    try:
+        if program_id is None:
+            best = handle.db.best(maximize=handle.config.objective.maximize)
+            if not best:
+                _fail("the run has no successfully evaluated program yet; pass a PROGRAM_ID", code=1)
+            program_id = best[0].id
+        with RunQueries(handle.directory) as queries:
+            steps = lineage_of(handle, program_id, queries)
+    except KeyError:
+        _fail(f"the run has no program {program_id} (its programs are 1 to {handle.db.totals().programs})")
+    finally:
+        handle.close()
+    if as_json:
+        typer.echo(json.dumps([asdict(s) for s in steps], indent=2))
+        return
+    terminal.lineage(console, steps, handle.config.objective.name, diffs=diffs)
+
+
+@app.command()
+def failures(
+    run_dir: Path = RunArg,
+    messages: int = typer.Option(3, "--messages", min=1, help="Most common messages shown per kind."),
+    examples: int = typer.Option(5, "--examples", min=1, help="Example ids kept per message."),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Why candidates failed: counts by kind, the most common messages, example program ids."""
+    from dataclasses import asdict
+
+    from evolve.report import terminal
+    from evolve.report.failures import evaluation_failures, proposal_failures
+    from evolve.report.queries import RunQueries
+
+    handle = _open(run_dir, readonly=True)
+    with RunQueries(handle.directory) as queries:
+        rows, proposals = queries.evaluations(), queries.proposals()
+    handle.close()
+    groups = evaluation_failures(rows, messages, examples)
+    rejected = proposal_failures(proposals, messages, examples)
+    if as_json:
+        typer.echo(json.dumps({"evaluated": len(rows), "proposals": len(proposals),
+                               "evaluations": [asdict(g) for g in groups], "proposals_without_candidate":
+                               [asdict(g) for g in rejected]}, indent=2))  # fmt: skip
+        return
+    terminal.failures(console, len(rows), len(proposals), groups, rejected)
+    if groups:
+        console.print(f"open one: evolve show {run_dir} {groups[0].latest_id}", style="dim", highlight=False)
+
+
+@app.command()
+def export(
+    run_dir: Path = RunArg,
+    out: Path = typer.Argument(..., help="Folder to write the programs into (created)."),
+    top: int = typer.Option(1, "--top", "-k", min=1, help="Programs per archive cell, best first."),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Write the best programs of every archive cell as .py files, each with a .json of its metrics."""
+    from evolve.report.export import INDEX, export_top
+
+    handle = _open(run_dir, readonly=True)
+    try:
+        index = export_top(handle, out, top)
+    except (ValueError, OSError) as exc:
+        _fail(str(exc), code=1)
+    finally:
+        handle.close()
+    if as_json:
+        typer.echo(json.dumps(index, indent=2))
+        return
+    cells = len({tuple(row["cell"]) for row in index})
+    typer.echo(f"wrote {len(index)} program(s) from {cells} cell(s) to {out} (list: {out / INDEX})")
+
+
+@app.command()
+def init(
+    folder: Path = typer.Argument(..., help="The new problem folder (must not exist, or be empty)."),
+    template: str = typer.Option(
+        "function", "--template", "-t",
+        help="function: called once per evaluation; simulator: called many times in a persistent worker, batched; "
+        "training: a heavy job returning an artifact (with a cascade and a holdout split).",
+    ),
+    name: Optional[str] = typer.Option(None, "--name", help="The problem's name (default: the folder's name)."),
+) -> None:
+    """Create a problem folder from a template that passes `evolve check` and runs as it is."""
+    from evolve.scaffold import scaffold
+
+    try:
+        created = scaffold(folder, template, name)
+    except ConfigError as exc:
+        _fail(str(exc))
+    typer.echo(f"created {created} from the {template!r} template")
+    typer.echo(f"next: evolve check {created}   then: evolve run {created} --budget 50")
 
 
 def _with_llm(

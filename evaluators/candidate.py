@@ -1,6 +1,6 @@
 """The trusted side's handle to one candidate program.
 
-Two patterns serve every problem (DESIGN.md section 5):
+Two patterns serve every problem (docs/architecture.md section 5):
 
 * light functions called many times (a learning rate per step, a placement per load
   matrix): open one persistent worker with ``with candidate.worker() as w`` and call

@@ -1,6 +1,6 @@
 """A problem folder on disk: its config, seed program, trusted evaluator and baselines.
 
-Layout (DESIGN.md section 4)::
+Layout (docs/architecture.md section 4)::
 
     problem.toml   initial.py   evaluate.py   baselines/*.py   README.md
 

@@ -1,4 +1,4 @@
-"""The ``process`` backend: each worker is a confined child Python process (DESIGN.md section 5).
+"""The ``process`` backend: each worker is a confined child Python process (docs/architecture.md section 5).
 
 A worker gets a fresh scratch dir (mode 0700, its cwd, HOME and TMPDIR; deleted on close), an
 environment built from an allow-list (``sandbox.confine.worker_env``: no API keys), its own

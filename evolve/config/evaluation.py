@@ -28,7 +28,9 @@ from evolve.config.base import StrictModel
 
 
 class Stage(StrictModel):
-    name: str = Field(min_length=1)
+    """One cascade stage; ``evaluate`` is told its 0-based position as ``context.stage``."""
+
+    name: str = Field(min_length=1, description="Shown in the dashboard and reports.")
     threshold: float | None = Field(default=None, description="Go on only if this stage's score reaches it.")
     top_fraction: float | None = Field(
         default=None, gt=0, le=1, description="Go on only if this stage's score is in the best fraction seen so far."
@@ -47,8 +49,10 @@ class Stage(StrictModel):
 
 
 class SecondaryObjective(StrictModel):
-    name: str = Field(min_length=1)
-    direction: Literal["maximize", "minimize"] = "maximize"
+    """A secondary objective for the Pareto front (``evolve best --pareto``)."""
+
+    name: str = Field(min_length=1, description="A key of the evaluator's Evaluation.objectives.")
+    direction: Literal["maximize", "minimize"] = Field(default="maximize", description="Whether higher or lower is better.")
 
     @property
     def maximize(self) -> bool:
@@ -56,6 +60,8 @@ class SecondaryObjective(StrictModel):
 
 
 class EvaluationSettings(StrictModel):
+    """The holdout split: scored at the end of a run, stored apart, never prompted."""
+
     holdout: bool = Field(default=False, description="The evaluator implements context.split == 'holdout'.")
     holdout_cells: bool = Field(
         default=True, description="Re-score the best of every occupied cell on the holdout split, not only the best overall."

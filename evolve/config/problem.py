@@ -18,18 +18,21 @@ from evolve.config.base import ConfigError, StrictModel
 from evolve.config.evaluation import EvaluationSettings, SecondaryObjective, Stage, check_stages
 from evolve.config.limits import LimitSettings, Resources
 from evolve.config.llm import LLMConfig
+from evolve.config.messages import describe_errors
 from evolve.config.run import RunSettings
 from evolve.config.search import MutatorSettings, SearchSettings
 
 
 class ProblemInfo(StrictModel):
-    name: str
+    name: str = Field(description="The problem's name, shown by the dashboard, `evolve status` and reports.")
     description: str = Field(description="What is being optimised; goes into every LLM prompt.")
 
 
 class Objective(StrictModel):
-    name: str = "score"
-    direction: Literal["maximize", "minimize"] = "maximize"
+    """The primary objective: the score ``evaluate`` returns."""
+
+    name: str = Field(default="score", description="What the score is called in the dashboard, reports and prompts.")
+    direction: Literal["maximize", "minimize"] = Field(default="maximize", description="Whether a higher or a lower score is better.")
 
     @property
     def maximize(self) -> bool:
@@ -43,10 +46,10 @@ class FeatureAxis(StrictModel):
     computes itself (``code_size``: characters of the evolvable block).
     """
 
-    name: str
-    min: float
-    max: float
-    bins: int = Field(default=8, ge=1, le=1000)
+    name: str = Field(description="A key of the evaluator's features, or code_size (characters of the evolvable block).")
+    min: float = Field(description="Lower end of the axis; smaller values are clipped into the first bin.")
+    max: float = Field(description="Upper end of the axis; larger values are clipped into the last bin.")
+    bins: int = Field(default=8, ge=1, le=1000, description="Equal-width cells the range is cut into.")
 
     @model_validator(mode="after")
     def _check_range(self) -> "FeatureAxis":
@@ -108,11 +111,9 @@ def load_problem_config(path: Path) -> ProblemConfig:
 
 
 def parse_problem_config(data: dict, source: str = "problem.toml") -> ProblemConfig:
+    """Validate ``data`` (a parsed problem.toml); ConfigError with one line per problem (``config.messages``)."""
     try:
         return ProblemConfig.model_validate(data)
     except ValidationError as exc:
-        lines = []
-        for err in exc.errors():
-            where = ".".join(str(p) for p in err["loc"]) or "(top level)"
-            lines.append(f"  {where}: {err['msg']}")
+        lines = [f"  {line}" for line in describe_errors(exc, ProblemConfig)]
         raise ConfigError(f"{source}: invalid configuration:\n" + "\n".join(lines)) from None

@@ -14,7 +14,9 @@ Migration = Literal["ring", "none"]
 
 
 class SearchSettings(StrictModel):
-    islands: int = Field(default=3, ge=1)
+    """The MAP-Elites archive and its policies: islands, migration, parent selection, acceptance."""
+
+    islands: int = Field(default=3, ge=1, description="Independent MAP-Elites grids; proposals take turns over them.")
     migration: Migration = Field(default="ring", description="ring: each island sends its best to the next; none: islands stay apart.")
     migration_interval: int = Field(default=25, ge=1, description="Evaluations between ring migrations.")
     migration_size: int = Field(default=1, ge=1, description="Elites copied to the next island per migration.")
@@ -44,7 +46,7 @@ class SearchSettings(StrictModel):
         "(a score no elite should fall below when maximising, above when minimising); fixed, so QD scores are "
         "monotonic and comparable between runs of a problem.",
     )
-    num_inspirations: int = Field(default=2, ge=0)
+    num_inspirations: int = Field(default=2, ge=0, description="Other elites shown to the proposer beside the parent.")
     code_size_feature: bool = Field(default=True, description="Add the generic code_size axis when <2 axes are declared.")
     code_size_max: int = Field(default=4000, ge=100)
     code_size_bins: int = Field(default=6, ge=1)
@@ -57,6 +59,8 @@ class SearchSettings(StrictModel):
 
 
 class MutatorSettings(StrictModel):
+    """The built-in mutator (the proposer when no model is configured)."""
+
     call_groups: list[list[str]] = Field(
         default_factory=list, description="Extra groups of interchangeable calls, e.g. [['np.sin', 'np.cos']]."
     )

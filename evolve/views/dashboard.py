@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sys
 import time
-from typing import TextIO
+from typing import Callable, Protocol, Sequence, TextIO
 
 from rich.console import Console, Group
 from rich.live import Live
@@ -17,9 +17,20 @@ from rich.table import Table
 from rich.text import Text
 
 from evolve.views.progress import RunProgress
+from evolve.views.rate import WindowedRate, duration
 
 _SPARK = "▁▂▃▄▅▆▇█"
 _HEAT = ["grey23", "dark_red", "red3", "dark_orange3", "orange1", "gold1", "yellow1", "green_yellow", "green1"]
+_FAILURE_KINDS_SHOWN = 4
+
+
+class Axis(Protocol):
+    """A feature axis as the dashboard shows it (``evolve.config.FeatureAxis`` is one)."""
+
+    name: str
+    min: float
+    max: float
+    bins: int
 
 
 def sparkline(values: list[float], width: int = 48) -> str:
@@ -33,8 +44,28 @@ def sparkline(values: list[float], width: int = 48) -> str:
     return "".join(_SPARK[min(len(_SPARK) - 1, int((v - lo) / span * (len(_SPARK) - 1)))] for v in values)
 
 
-def heatmap(progress: RunProgress, maximize: bool) -> Text:
-    """Each island's grid over its first two axes; a cell's colour ranks its best score."""
+def best_line(progress: RunProgress, width: int = 48) -> Text:
+    """The best-so-far sparkline between its first and last values, with the time it spans."""
+    history = progress.best_history
+    text = Text("best over time  ", style="bold")
+    if not history:
+        return text.append("—", style="dim")
+    first, last = history[0][1], history[-1][1]
+    text.append(f"{_fmt(first)} ", style="dim")
+    text.append(sparkline([score for _, score in history], width), style="cyan")
+    text.append(f" {_fmt(last)}", style="bold cyan")
+    gain = (last - first) if progress.maximize else (first - last)
+    text.append(f"   ({len(history)} improvements, {_fmt(gain, signed=True)} in {duration(history[-1][0])};"
+                f" {'higher' if progress.maximize else 'lower'} is better)", style="dim")
+    return text
+
+
+def heatmap(progress: RunProgress, maximize: bool, axes: Sequence[Axis] | None = None) -> Text:
+    """Each island's grid over its first two axes, islands side by side; a cell's colour is its best score's rank.
+
+    Below the grids: what the colours mean (the score range, worst to best) and, with
+    ``axes``, each axis's feature range and bins (x left to right, y bottom to top).
+    """
     text = Text()
     if not progress.grid:
         return text
@@ -43,7 +74,8 @@ def heatmap(progress: RunProgress, maximize: bool) -> Text:
     cols = shape[1] if len(shape) > 1 else 1
     scores = [s for grid in progress.grid for s in grid.values()]
     lo, hi = (min(scores), max(scores)) if scores else (0.0, 1.0)
-    span = hi - lo or 1.0
+    rank = _ranks(scores, maximize)
+    columns = []
     for island, grid in enumerate(progress.grid):
         flat: dict[tuple[int, int], float] = {}
         for cell, score in grid.items():
@@ -51,21 +83,55 @@ def heatmap(progress: RunProgress, maximize: bool) -> Text:
             better = flat.get(key) is None or (score > flat[key] if maximize else score < flat[key])
             if better:
                 flat[key] = score
-        text.append(f"island {island} ", style="bold")
-        text.append(f"({len(grid)} elites)\n", style="dim")
+        count = f"({len(grid)} elite{'' if len(grid) == 1 else 's'})"
+        lines = [Text(f"island {island} ", style="bold") + Text(count, style="dim")]
         for c in reversed(range(cols)):
+            line = Text()
             for r in range(rows):
                 score = flat.get((r, c))
                 if score is None:
-                    text.append("· ", style="grey35")
+                    line.append("· ", style="grey35")
                 else:
-                    level = (score - lo) / span if maximize else (hi - score) / span
-                    text.append("■ ", style=_HEAT[1 + min(len(_HEAT) - 2, int(level * (len(_HEAT) - 2)))])
-            text.append("\n")
-    axes = progress.axis_names
+                    line.append("■ ", style=_HEAT[1 + min(len(_HEAT) - 2, int(rank[score] * (len(_HEAT) - 2)))])
+            lines.append(line)
+        columns.append(lines)
+    gap = 4
+    widths = [max(len(line.plain) for line in lines) + gap for lines in columns]
+    for row in range(max(len(lines) for lines in columns)):
+        for lines, column_width in zip(columns, widths):
+            cell = lines[row] if row < len(lines) else Text()
+            text.append_text(cell)
+            text.append(" " * (column_width - len(cell.plain)))
+        text.rstrip()
+        text.append("\n")
+    text.append_text(_heat_legend(lo, hi, maximize) if scores else Text())
+    names = progress.axis_names
     if axes:
-        text.append(f"x: {axes[0]}" + (f"   y: {axes[1]}" if len(axes) > 1 else ""), style="dim")
+        described = [f"{a.name} {a.min:g}..{a.max:g} ({a.bins} bins)" for a in axes[:2]]
+        text.append(f"\nx →: {described[0]}" + (f"   y ↑: {described[1]}" if len(described) > 1 else ""), style="dim")
+        if len(axes) > 2:
+            text.append(f"   (best over {', '.join(a.name for a in axes[2:])})", style="dim")
+    elif names:
+        text.append(f"\nx: {names[0]}" + (f"   y: {names[1]}" if len(names) > 1 else ""), style="dim")
     return text
+
+
+def _ranks(scores: list[float], maximize: bool) -> dict[float, float]:
+    """Each distinct score's rank in [0, 1] (1: best): colour by rank, so one outlier cannot wash out the rest."""
+    distinct = sorted(set(scores), reverse=not maximize)
+    if len(distinct) < 2:
+        return {score: 1.0 for score in distinct}
+    return {score: i / (len(distinct) - 1) for i, score in enumerate(distinct)}
+
+
+def _heat_legend(lo: float, hi: float, maximize: bool) -> Text:
+    """``████ worst 0.98 .. best 1.89`` in the heat map's own colours."""
+    legend = Text("colour: ", style="dim")
+    for style in _HEAT[1:]:
+        legend.append("█", style=style)
+    worst, best = (lo, hi) if maximize else (hi, lo)
+    legend.append(f"  worst {_fmt(worst)} .. best {_fmt(best)} (by rank)", style="dim")
+    return legend
 
 
 def _fmt(value: float | None, signed: bool = False) -> str:
@@ -77,10 +143,22 @@ def _fmt(value: float | None, signed: bool = False) -> str:
 class Dashboard:
     """Rich Live view. Use as a context manager; call it with the progress on every event."""
 
-    def __init__(self, title: str, run_dir: str, console: Console | None = None, refresh_per_second: float = 4.0) -> None:
+    def __init__(
+        self, title: str, run_dir: str, console: Console | None = None, refresh_per_second: float = 4.0, *,
+        axes: Sequence[Axis] | None = None, describe_failure: Callable[[int], str] | None = None,
+        rate_window_s: float = 30.0,
+    ) -> None:
+        """``axes`` label the heat maps with their ranges; ``describe_failure(program_id)`` returns a
+        failed program's message, shown as the latest of its kind (the CLI reads it from the run)."""
         self.title = title
         self.run_dir = run_dir
         self.console = console or Console()
+        self.axes = list(axes or [])
+        self.rate = WindowedRate(rate_window_s)
+        self._describe = describe_failure
+        self._latest_failure: dict[str, tuple[int, str | None]] = {}  # kind -> (program id, message once read)
+        self._latest_rejection: dict[str, str] = {}
+        self._newest_seen: object = None  # kept as a reference, so its identity stays unique
         self._live = Live(console=self.console, refresh_per_second=refresh_per_second, transient=False)
         self._last = 0.0
         self._min_interval = 1.0 / refresh_per_second
@@ -93,26 +171,109 @@ class Dashboard:
         self._live.__exit__(*exc)
 
     def __call__(self, progress: RunProgress) -> None:
+        self.observe(progress)
         now = time.monotonic()
         if progress.finished or now - self._last >= self._min_interval:
             self._last = now
             self._live.update(self.render(progress))
 
-    def render(self, progress: RunProgress) -> Panel:
+    def observe(self, progress: RunProgress) -> None:
+        """Every event, rendered or not: feed the rate window and note the latest failure of each kind."""
+        self.rate.observe(progress.evaluated)
+        updated: set[str] = set()
+        for row in progress.recent:  # newest first, down to the newest row seen last time
+            if row is self._newest_seen:
+                break
+            if row.status in updated:
+                continue
+            updated.add(row.status)
+            if row.program_id and row.status in progress.failures:
+                self._latest_failure[row.status] = (row.program_id, None)
+            elif not row.program_id and row.summary:
+                self._latest_rejection[row.status] = row.summary
+        self._newest_seen = progress.recent[0] if progress.recent else None
+
+    def _head(self, progress: RunProgress) -> Table:
+        """Progress, best, the pace over the last window with the time left, the archive's fill, spending."""
         head = Table.grid(padding=(0, 2))
+        remaining = progress.budget + 1 - progress.evaluated
+        rate = self.rate.rate()
         head.add_row(
             f"[bold]evaluated[/] {progress.evaluated}/{progress.budget + 1}",
             f"[bold]best[/] {_fmt(progress.best_score)} (#{progress.best_program_id})",
-            f"[bold]rate[/] {progress.throughput:.2f}/s",
+            f"[bold]rate[/] {'—' if rate is None else f'{rate:.2f}/s'} [dim](last {self.rate.window_s:.0f} s)[/]",
+            f"[bold]ETA[/] {'done' if progress.finished else duration(self.rate.eta(remaining))}",
             f"[bold]in flight[/] {progress.in_flight}",
         )
         head.add_row(
-            f"[bold]coverage[/] {progress.coverage:.0%}",
-            f"[bold]QD score[/] {progress.qd_score:.4g}",
+            f"[bold]archive[/] {self._coverage(progress)}",
+            f"[bold]QD score[/] {self._qd(progress)}",
             f"[bold]LLM[/] {progress.llm_calls} calls ${progress.llm_cost:.4f}",
-            f"[bold]elapsed[/] {progress.elapsed:.0f}s",
+            f"[bold]elapsed[/] {duration(progress.elapsed)}",
+            "",
         )
-        spark = sparkline([score for _, score in progress.best_history])
+        return head
+
+    @staticmethod
+    def _coverage(progress: RunProgress) -> str:
+        """Filled cells as a count (a percentage reads 0% or 1% for the first elites)."""
+        elites = sum(len(grid) for grid in progress.grid)
+        cells = 1
+        for bins in progress.grid_shape:
+            cells *= bins
+        total = cells * max(1, len(progress.grid))
+        return f"{elites}/{total} cells ({100 * elites / total:.1f}%)" if progress.grid else "—"
+
+    @staticmethod
+    def _qd(progress: RunProgress) -> str:
+        """The QD score, or why it is 0 while there are elites: every elite is at or below the offset."""
+        if progress.qd_score == 0 and any(progress.grid):
+            return "0 [dim](elites at/below [search] qd_score_offset)[/]"
+        return f"{progress.qd_score:.4g}"
+
+    def _failure_lines(self, progress: RunProgress) -> Text:
+        """One line per failure kind (most common first) with its latest message, then rejected proposals."""
+        text = Text()
+        if not progress.failures:
+            text.append("failed evaluations: none", style="dim")
+        for kind, count in progress.failures.most_common(_FAILURE_KINDS_SHOWN):
+            text.append("failed ", style="dim").append(f"{kind} {count}", style="red")
+            latest = self._latest_message(kind)
+            if latest:
+                text.append(f"  latest (#{latest[0]}): ", style="dim").append(latest[1][:110])
+            text.append("\n")
+        hidden = len(progress.failures) - _FAILURE_KINDS_SHOWN
+        if hidden > 0:
+            text.append(f"... and {hidden} more kind(s): evolve failures {self.run_dir}\n", style="dim")
+        rejected = ", ".join(f"{k} {n}" for k, n in progress.proposal_failures.most_common()) or "none"
+        text.append(f"rejected proposals: {rejected}", style="dim")
+        for outcome, message in list(self._latest_rejection.items())[:2]:
+            if outcome in progress.proposal_failures:
+                text.append(f"\n  latest {outcome}: {message[:110]}", style="dim")
+        return text
+
+    def _latest_message(self, kind: str) -> tuple[int, str] | None:
+        found = self._latest_failure.get(kind)
+        if found is None or self._describe is None:
+            return None
+        program_id, message = found
+        if message is None:
+            try:
+                message = _last_line(self._describe(program_id))
+            except Exception:  # a view never breaks a run over a message it cannot read
+                message = ""
+            self._latest_failure[kind] = (program_id, message)
+        return (program_id, message) if message else None
+
+    def _footer(self, progress: RunProgress) -> Text:
+        if not progress.finished:
+            return Text(progress.message, style="bold yellow") if progress.message else Text("")
+        text = Text(f"{progress.message or 'finished'}\n", style="bold yellow")
+        text.append(f"next: evolve best {self.run_dir}   ·   evolve report {self.run_dir}", style="bold")
+        return text
+
+    def render(self, progress: RunProgress) -> Panel:
+        head = self._head(progress)
         recent = Table(title="recent candidates", expand=True, title_justify="left")
         for column in ("id", "isl", "proposer", "kind", "status", "score", "Δ parent", "s"):
             recent.add_column(column, no_wrap=True)
@@ -123,17 +284,20 @@ class Dashboard:
                 str(row.program_id or "—"), str(row.island), row.proposer, row.kind, Text(row.status, style=style),
                 _fmt(row.score), Text(_fmt(row.delta, signed=True), style=delta_style), f"{row.seconds:.2f}",
             )
-        failures = ", ".join(f"{k} {n}" for k, n in progress.failures.most_common()) or "none"
-        rejected = ", ".join(f"{k} {n}" for k, n in progress.proposal_failures.most_common()) or "none"
         body = Group(
             head,
-            Text(f"best over time  {spark}", style="cyan"),
-            heatmap(progress, progress.maximize),
+            best_line(progress),
+            heatmap(progress, progress.maximize, self.axes),
             recent,
-            Text(f"failed evaluations: {failures}    rejected proposals: {rejected}"),
-            Text(progress.message, style="bold yellow") if progress.message else Text(""),
+            self._failure_lines(progress),
+            self._footer(progress),
         )
         return Panel(body, title=f"evolve · {self.title}", subtitle=self.run_dir)
+
+
+def _last_line(message: str) -> str:
+    lines = [line.strip() for line in message.strip().splitlines() if line.strip()]
+    return lines[-1] if lines else ""
 
 
 class PlainLog:
