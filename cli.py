@@ -120,7 +120,38 @@ def _drive(run: Run, plain: bool) -> None:
         held = f"{gap.holdout:.6f} (gap {gap.gap:+.6f})" if gap.holdout is not None else "failed (see evolve holdout)"
         typer.echo(f"holdout {run.config.objective.name} of program {gap.program_id}: {held}")
     console.print(f"evaluated {progress.evaluated} programs, {progress.succeeded} valid; {progress.message}")
+    if best and run.problem.baselines and run.config.evaluation.compare_baselines:
+        _compare_baselines(run, best[0].score, progress.holdout.holdout if progress.holdout else None)
     _next_steps(run)
+
+
+def _compare_baselines(run: Run, search: float, holdout: float | None) -> None:
+    """The problem's baselines scored by the run's own evaluator (stored for `evolve report`), against the best."""
+    from evolve.report.references import references
+
+    refs = references(run)
+    maximize = run.config.objective.maximize
+    rows = {}
+    for ref in refs.items:
+        if ref.name != "seed":
+            rows.setdefault(ref.name.removeprefix("baselines/").removesuffix(".py"), {})[ref.split] = ref.score
+    if not rows:
+        return
+    console.print("baselines, scored by the run's evaluator:", highlight=False)
+    table = Table("baseline", "search", "holdout" if holdout is not None else "", box=None)
+    for name, scores in rows.items():
+        table.add_row(name, _fmt(scores.get("search")), _fmt(scores.get("holdout")) if holdout is not None else "")
+    console.print(table)
+    split, ours = ("holdout", holdout) if holdout is not None else ("search", search)
+    scored = {n: s[split] for n, s in rows.items() if s.get(split) is not None}
+    if not scored:
+        return
+    name = max(scored, key=lambda n: scored[n] if maximize else -scored[n])
+    margin = (ours - scored[name]) if maximize else (scored[name] - ours)
+    verdict = "beats" if margin > 0 else "does not beat"
+    relative = f" ({margin / abs(scored[name]):+.1%})" if scored[name] else ""
+    console.print(f"the best program {verdict} the best baseline ({name}) on the {split} split by {margin:+.6f}{relative}",
+                  style="bold green" if margin > 0 else "bold yellow", highlight=False, soft_wrap=True)
 
 
 @app.command()

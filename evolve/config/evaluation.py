@@ -67,6 +67,11 @@ class EvaluationSettings(StrictModel):
         default=True, description="Re-score the best of every occupied cell on the holdout split, not only the best overall."
     )
     holdout_at_end: bool = Field(default=True, description="Score the holdout split when a run ends (else only on `evolve holdout`).")
+    compare_baselines: bool = Field(
+        default=True,
+        description="When a run ends, score baselines/ with the run's evaluator (both splits) and compare the best "
+        "program with them (stored for evolve report). False for problems whose baselines are expensive.",
+    )
     behavioural_duplicates: bool = Field(
         default=True,
         description="Where evaluate.py defines fingerprint(candidate, context), probe each candidate first and skip "
