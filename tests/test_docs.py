@@ -52,7 +52,7 @@ def test_the_check_mode_fails_on_a_stale_file(tmp_path, monkeypatch):
 def test_the_api_example_runs_as_written(tmp_path):
     text = (DOCS / "api.md").read_text()
     (example,) = re.findall(r"```python\n(.*?)```", text, re.S)
-    script = tmp_path / "example.py"  # a main guard: the executor's forkserver re-imports __main__
+    script = tmp_path / "example.py"  # a main guard, as in any script that starts processes
     script.write_text('if __name__ == "__main__":\n' + "".join(f"    {line}\n" for line in example.splitlines()))
     result = subprocess.run([sys.executable, str(script)], cwd=tmp_path, capture_output=True, text=True, timeout=600,
                             env={**os.environ, "PYTHONPATH": str(ROOT)})

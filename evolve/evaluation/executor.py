@@ -1,7 +1,9 @@
 """Where evaluations run: a bounded pool of trusted evaluator processes.
 
-Each slot is one long-lived trusted process (so ``evaluate.py`` and its imports load once)
-that runs ``evaluate_program`` for one request at a time; the candidate itself runs in a
+Each slot is one long-lived trusted process (``evaluator_main``: a fresh interpreter that
+imports only the trusted side, so ``evaluate.py`` and its imports load once, and the CLI
+never) that runs ``evaluate_program`` for one request at a time; the slots' processes are
+started as soon as the executor is made, so their start-up overlaps the run's; the candidate itself runs in a
 sandbox the trusted process starts. The controller awaits ``LocalExecutor.evaluate`` from
 asyncio; the blocking wait happens in a thread.
 
@@ -21,22 +23,23 @@ exception in the controller. Trusted processes die with the controller (PR_SET_P
 from __future__ import annotations
 
 import asyncio
-import ctypes
-import multiprocessing
-import resource
-import signal
+import os
+import socket
+import subprocess
+import sys
 import threading
 from multiprocessing.connection import Connection
+from pathlib import Path
 from typing import Protocol
 
 from evolve.evaluation.devices import DevicePool
 from evolve.evaluation.request import EvaluationRequest
-from evolve.evaluation.scoring import evaluate_program
 from evolve.records import EvaluationResult
 from sandbox import FailureKind
 
 _GRACE_S = 5.0
-_PR_SET_PDEATHSIG = 1
+_START_TIMEOUT_S = 120.0  # interpreter start and imports of a trusted process (a loaded machine is slow)
+_ROOT = str(Path(__file__).resolve().parents[2])  # the folder holding the evolve package
 
 
 class Executor(Protocol):
@@ -59,9 +62,9 @@ class LocalExecutor:
     ) -> None:
         self.evaluation_timeout_s = evaluation_timeout_s
         self.devices = DevicePool(list(devices or []), gpus_per_evaluation)
-        context = multiprocessing.get_context("forkserver")
-        context.set_forkserver_preload(["evolve.evaluation.scoring"])
-        self._slots = [_Slot(context, evaluator_memory_mb) for _ in range(workers)]
+        self._slots = [_Slot(evaluator_memory_mb) for _ in range(workers)]
+        for slot in self._slots:
+            slot.start()  # in the background: interpreters start while the run sets up
         self._free: asyncio.Queue[_Slot] | None = None
 
     async def evaluate(self, request: EvaluationRequest) -> EvaluationResult:
@@ -84,84 +87,74 @@ class LocalExecutor:
 
 
 class _Slot:
-    def __init__(self, context: multiprocessing.context.BaseContext, memory_mb: int | None) -> None:
-        self._context = context
-        self.memory_mb = memory_mb
-        self._process: multiprocessing.process.BaseProcess | None = None
+    def __init__(self, memory_mb: int | None) -> None:
+        self.memory_mb = memory_mb or 0
+        self._process: subprocess.Popen[bytes] | None = None
         self._conn: Connection | None = None
+        self._ready = False
         self._lock = threading.Lock()
+
+    def start(self) -> None:
+        """Start the trusted process (without waiting for it to be ready)."""
+        ours, theirs = socket.socketpair()
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (_ROOT, env.get("PYTHONPATH", "")) if p)
+        try:
+            self._process = subprocess.Popen(
+                # -P: the working directory is not on sys.path (a folder there must not shadow evolve's packages)
+                [sys.executable, "-P", "-m", "evolve.evaluation.evaluator_main", str(theirs.fileno()), str(self.memory_mb)],
+                pass_fds=(theirs.fileno(),), stdin=subprocess.DEVNULL, env=env,
+            )
+        finally:
+            theirs.close()
+        self._conn = Connection(ours.detach())
+        self._ready = False
 
     def run(self, request: EvaluationRequest, timeout_s: float) -> EvaluationResult:
         with self._lock:
-            conn = self._ensure_started()
+            if self._process is None or self._process.poll() is not None:
+                self.stop()
+                self.start()
+            conn = self._conn
+            assert conn is not None
             try:
+                if not self._ready:  # the interpreter's start is not the evaluation's time
+                    if not conn.poll(_START_TIMEOUT_S) or conn.recv() != "ready":
+                        raise EOFError("the trusted evaluator process did not start")
+                    self._ready = True
                 conn.send(request)
                 if not conn.poll(timeout_s):
-                    self.stop()
+                    self.stop(busy=True)
                     return _failure(FailureKind.TIMEOUT, f"evaluation exceeded {timeout_s:g} s (evaluation_timeout_s)", timeout_s)
                 return conn.recv()
             except (EOFError, OSError, BrokenPipeError) as exc:
-                code = self._process.exitcode if self._process else None
-                self.stop()
+                code = self._process.poll() if self._process else None
+                self.stop(busy=True)
                 return _failure(FailureKind.EVALUATOR_ERROR, f"the trusted evaluator process died (exit {code}): {exc!r}", 0.0)
 
-    def _ensure_started(self) -> Connection:
-        if self._process is None or not self._process.is_alive():
-            parent, child = self._context.Pipe()
-            self._process = self._context.Process(
-                target=_serve, args=(child, self.memory_mb), daemon=True, name="evolve-evaluator"
-            )
-            self._process.start()
-            child.close()
-            self._conn = parent
-        assert self._conn is not None
-        return self._conn
-
-    def stop(self) -> None:
+    def stop(self, *, busy: bool = False) -> None:
+        """End the process: an idle one exits by itself once its socket closes; a busy one (an
+        evaluation past its time) gets SIGTERM, which unwinds evaluate.py and closes its
+        sandboxes, then SIGKILL after a grace period."""
         process, self._process = self._process, None
         if self._conn is not None:
             self._conn.close()
             self._conn = None
-        if process is None or not process.is_alive():
+        if process is None:
             return
-        process.terminate()
-        process.join(_GRACE_S)
-        if process.is_alive():
-            process.kill()
-            process.join()
+        if not busy:
+            try:
+                process.wait(_GRACE_S)
+            except subprocess.TimeoutExpired:
+                pass
+        if process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(_GRACE_S)
+            except subprocess.TimeoutExpired:
+                process.kill()
+        process.wait()
 
 
 def _failure(kind: FailureKind, message: str, duration_s: float) -> EvaluationResult:
     return EvaluationResult(ok=False, failure_kind=kind.value, failure_message=message, duration_s=duration_s)
-
-
-def _serve(conn: Connection, memory_mb: int | None) -> None:
-    """Trusted evaluator process: evaluate requests until the pipe closes."""
-    try:
-        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
-    except (OSError, AttributeError):
-        pass  # not Linux: the slot still stops its process on close
-    if memory_mb:
-        cap_memory(memory_mb)
-    signal.signal(signal.SIGTERM, _raise_system_exit)
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the controller's to handle
-    while True:
-        try:
-            request = conn.recv()
-        except (EOFError, OSError):
-            return
-        conn.send(evaluate_program(request))
-
-
-def cap_memory(memory_mb: int) -> None:
-    """RLIMIT_DATA of this process: heap and private mappings, not the address space a CUDA
-    runtime reserves without touching (RLIMIT_AS would break torch on a GPU)."""
-    limit = memory_mb << 20
-    _, hard = resource.getrlimit(resource.RLIMIT_DATA)
-    if hard != resource.RLIM_INFINITY:
-        limit = min(limit, hard)
-    resource.setrlimit(resource.RLIMIT_DATA, (limit, hard))
-
-
-def _raise_system_exit(signum: int, frame: object) -> None:
-    raise SystemExit(128 + signum)
