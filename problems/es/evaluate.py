@@ -87,3 +87,9 @@ def verdict(scores: dict, details: dict, reports: list, wall: float) -> Evaluati
         instances=scores,
         objectives={"members_per_second": throughput},
     )
+
+
+if __name__ == "__main__":
+    from evaluators.scoring_cli import main
+
+    main(evaluate, thresholds=(0.1, None), preload=("numpy", "torch"))

@@ -92,3 +92,9 @@ def evaluate(candidate, context=None):
         feedback=feedback,
         instances=scores,
     )
+
+
+if __name__ == "__main__":
+    from evaluators.scoring_cli import main
+
+    main(evaluate, thresholds=(-1.0, None))

@@ -1,0 +1,110 @@
+"""problems/es end to end: real sandboxed workers run the candidate's ES, the evaluator re-scores.
+
+The candidate needs torch inside the sandbox. A worker started from a virtual environment
+sees only the base interpreter's site-packages today (sandbox/worker_main.py adds
+site.getsitepackages() under -S, where sys.prefix is the base prefix), so where the default
+sandbox cannot import torch these tests start spawned workers with PYTHONPATH set to this
+interpreter's site-packages (plain directories: no .pth hooks run, the engine's packages stay
+unimportable). Once workers see their environment's packages the shim is unused.
+"""
+
+import importlib.util
+import os
+import site
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("torch")
+pytest.importorskip("sklearn")
+
+from evaluators import Candidate, EvaluationContext, InvalidOutput  # noqa: E402
+from sandbox import CandidateFailure, Limits, get_sandbox  # noqa: E402
+
+PROBLEM = Path(__file__).resolve().parents[1] / "problems" / "es"
+QUICK = EvaluationContext(split="search", stage=0, stages=2)
+FULL = EvaluationContext(split="search", stage=1, stages=2)
+HOLDOUT = EvaluationContext(split="holdout", stage=1, stages=2)
+LIMITS = Limits(timeout_s=300, memory_mb=4096)
+SEED = (PROBLEM / "initial.py").read_text()
+
+
+def _load_evaluator():
+    spec = importlib.util.spec_from_file_location("es_evaluate", PROBLEM / "evaluate.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def evaluator():
+    return _load_evaluator()
+
+
+@pytest.fixture(scope="module")
+def make_candidate():
+    """Candidates whose workers can import torch (natively, or through the PYTHONPATH shim)."""
+    warm = get_sandbox("process", preload=("numpy", "torch"))
+    try:
+        with warm.start("import torch\nimport cma\n", LIMITS):
+            pass
+        return lambda source: Candidate(source, warm, LIMITS)
+    except CandidateFailure:
+        path = os.pathsep.join(site.getsitepackages())
+        spawned = get_sandbox("process", warm=False)
+        return lambda source: Candidate(source, spawned, LIMITS, extra_env={"PYTHONPATH": path})
+
+
+def test_seed_quick_stage(evaluator, make_candidate):
+    verdict = evaluator.evaluate(make_candidate(SEED), QUICK)
+    assert list(verdict.instances) == ["sphere/seed0"]
+    assert verdict.score == pytest.approx(0.355, abs=0.05)
+    assert verdict.features["log10_noise_per_member"] == 0.0  # full-rank noise
+    assert verdict.features["log2_population"] == pytest.approx(6.9, abs=0.1)  # 120 members
+    assert verdict.objectives["members_per_second"] > 0
+    assert "sphere" in verdict.feedback
+
+
+def test_low_rank_seed_variant_reports_its_memory(evaluator, make_candidate):
+    verdict = evaluator.evaluate(make_candidate(SEED.replace("RANK = 0 ", "RANK = 1 ")), QUICK)
+    assert verdict.features["log10_noise_per_member"] == pytest.approx(-0.7, abs=0.01)  # (10 + 10) / 100
+
+
+@pytest.mark.parametrize(
+    "edit, message",
+    [
+        (("    return params\n", "    return {k: v.double() for k, v in params.items()}\n"), "dtype torch.float64"),
+        (("    return params\n", "    return {k: v * float('nan') for k, v in params.items()}\n"), "not finite"),
+        (("    return params\n", "    task.fitness(params)\n    return params\n"), "more than the budget"),
+        (("    return params\n", "    return [params]\n"), "returned a list"),
+        (("    return params\n", "    return {k: v.cpu().numpy() for k, v in params.items()}\n"), "is a ndarray"),
+        (("    step = 0\n", "    step = 0\n    params['x'].requires_grad_(True)\n"), "uses requires_grad"),
+    ],
+)
+def test_invalid_results_are_rejected_with_the_reason(evaluator, make_candidate, edit, message):
+    old, new = edit
+    assert old in SEED
+    with pytest.raises(InvalidOutput, match=message):
+        evaluator.evaluate(make_candidate(SEED.replace(old, new)), QUICK)
+
+
+def test_a_reported_fitness_is_never_believed(evaluator, make_candidate):
+    """A candidate that returns its start point unchanged scores zero progress, whatever it prints or claims."""
+    lazy = SEED.replace("def train(task, params, generator):\n", "def train(task, params, generator):\n    print('fitness 1e9')\n    return params\n", 1)
+    verdict = evaluator.evaluate(make_candidate(lazy), QUICK)
+    assert verdict.score == 0.0
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "program, search, holdout",
+    [("initial.py", 0.56, 0.56), ("baselines/eggroll.py", 0.55, 0.55), ("baselines/cma_es.py", 0.78, 0.78)],
+)
+def test_baseline_scores_on_both_splits(evaluator, make_candidate, program, search, holdout):
+    source = (PROBLEM / program).read_text()
+    on_search = evaluator.evaluate(make_candidate(source), FULL)
+    on_holdout = evaluator.evaluate(make_candidate(source), HOLDOUT)
+    assert len(on_search.instances) == len(on_holdout.instances) == 10
+    assert set(on_search.instances).isdisjoint(on_holdout.instances)  # other instance seeds
+    assert on_search.score == pytest.approx(search, abs=0.05)
+    assert on_holdout.score == pytest.approx(holdout, abs=0.05)
