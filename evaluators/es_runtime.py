@@ -48,6 +48,7 @@ class ESTask:
         self.max_population = 0
         self.noise_fraction = 0.0  # max over calls of (noise floats per member) / (parameter count)
         self.data_generator = torch.Generator(device=self.device).manual_seed(int(spec["data_seed"]))
+        self.init_seed = int(spec["instance_seed"])
         self.shapes = {}
 
     @property
@@ -60,7 +61,7 @@ class ESTask:
 
     def initial_params(self):
         """Parameters at which every ES starts (a fixed draw per task instance)."""
-        gen = torch.Generator(device=self.device).manual_seed(int(self.init_seed))
+        gen = torch.Generator(device=self.device).manual_seed(self.init_seed)
         params = {}
         for name, shape in self.shapes.items():
             if len(shape) == 2 and self.kind != "blackbox":
@@ -94,6 +95,9 @@ class ESTask:
         self.evaluations += n
         self.max_population = max(self.max_population, n)
         return self._fitness(params, deltas, n)
+
+    def _fitness(self, params, deltas, n):
+        raise NotImplementedError(f"{type(self).__name__} defines no fitness")
 
     def _check(self, params, perturbation):
         missing = [name for name in self.shapes if name not in params]
@@ -189,7 +193,6 @@ class ESBlackBox(ESTask):
         rows, cols = spec["shape"]
         self.shapes = {"x": (int(rows), int(cols))}
         self.function = str(spec["function"])
-        self.init_seed = int(spec["instance_seed"])
         dim = rows * cols
         gen = torch.Generator().manual_seed(int(spec["instance_seed"]))
         self.shift = ((torch.rand(dim, generator=gen) * 2 - 1) * float(spec.get("shift_scale", 1.0))).to(self.device)
@@ -228,7 +231,6 @@ class ESClassifier(ESTask):
             self.shapes[w] = (sizes[i + 1], sizes[i])
             self.shapes[b] = (sizes[i + 1],)
         self.batch = int(spec["batch"])
-        self.init_seed = int(spec["instance_seed"])
 
     def logits(self, params, deltas, x):
         return es_mlp(x, params, deltas, self.layers)
@@ -253,7 +255,6 @@ class ESCartPole(ESTask):
         self.episodes = int(spec["episodes"])
         self.horizon = int(spec["horizon"])
         self.init_range = float(spec.get("init_range", 0.05))
-        self.init_seed = int(spec["instance_seed"])
 
     def returns(self, params, deltas, n, episodes, generator, horizon=None):
         """Returns [N, episodes] over ``horizon`` steps from states uniform in [-init_range, init_range].

@@ -19,8 +19,9 @@ when the evaluation's device is CUDA: larger dimensions, networks and budgets).
 
 from __future__ import annotations
 
+import io
 import math
-import re
+import tokenize
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -30,17 +31,10 @@ import torch
 from evaluators.contract import InvalidOutput
 from evaluators.es_runtime import ESBlackBox, ESCartPole, ESClassifier, make_es_task
 
-#: Source patterns that mean gradients: the problem is gradient-free (see problems/es/README.md).
-GRADIENT_PATTERNS = {
-    r"\.backward\s*\(": "backward()",
-    r"\bautograd\b": "torch.autograd",
-    r"\benable_grad\b": "torch.enable_grad",
-    r"\bset_grad_enabled\b": "torch.set_grad_enabled",
-    r"\binference_mode\b": "torch.inference_mode",
-    r"\brequires_grad": "requires_grad",
-    r"\.grad\b": ".grad",
-    r"\btorch\.func\b|\bfunctorch\b": "torch.func",
-}
+#: Names that mean gradients (the problem is gradient-free, see problems/es/README.md), matched
+#: on code tokens only, so comments and strings that mention them are fine.
+GRADIENT_NAMES = {"autograd", "enable_grad", "set_grad_enabled", "inference_mode", "functorch"}
+GRADIENT_ATTRIBUTES = {"grad", "backward"}  # as .grad / .backward(
 MAX_ABS_PARAM = 1e6
 EVAL_HORIZON_FACTOR = 5
 DECADES = {"sphere": 6.0, "ellipsoid": 4.0, "rastrigin": 3.0}
@@ -108,14 +102,23 @@ def task_spec(task: str, seed: int, device: str = "cpu") -> dict:
 
 
 def check_gradient_free(source: str) -> None:
-    """InvalidOutput naming the line if the candidate's code uses gradients."""
-    for pattern, what in GRADIENT_PATTERNS.items():
-        match = re.search(pattern, source)
-        if match:
-            line = source.count("\n", 0, match.start()) + 1
+    """InvalidOutput naming the line if the candidate's code (not its comments or strings) uses gradients."""
+    try:
+        tokens = [t for t in tokenize.generate_tokens(io.StringIO(source).readline) if t.type in (tokenize.NAME, tokenize.OP)]
+    except (tokenize.TokenError, SyntaxError):
+        return  # the sandbox reports the syntax error itself
+    for i, token in enumerate(tokens):
+        name, before = token.string, tokens[i - 1].string if i else ""
+        used = (
+            name in GRADIENT_NAMES
+            or name.startswith("requires_grad")
+            or (name in GRADIENT_ATTRIBUTES and before == ".")
+            or (name == "func" and before == "." and i > 1 and tokens[i - 2].string == "torch")
+        )
+        if used:
             raise InvalidOutput(
-                f"line {line} uses {what}: this problem trains without gradients (evolution strategies only); "
-                "remove it and estimate updates from task.fitness values"
+                f"line {token.start[0]} uses {'.' if before == '.' else ''}{name}: this problem trains without gradients "
+                "(evolution strategies only); remove it and estimate updates from task.fitness values"
             )
 
 

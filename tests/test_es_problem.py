@@ -95,16 +95,43 @@ def test_a_reported_fitness_is_never_believed(evaluator, make_candidate):
     assert verdict.score == 0.0
 
 
+# Pinned on the development machine (python problems/es/evaluate.py --split search|holdout ...). An ES
+# trajectory amplifies rounding differences, and a CartPole instance can flip between balancing and
+# falling, so a BLAS build with other kernels may move one instance a lot: the tolerance allows one
+# such flip in ten instances; the sphere instances, smooth and far apart, pin the ordering tightly.
 @pytest.mark.slow
 @pytest.mark.parametrize(
-    "program, search, holdout",
-    [("initial.py", 0.56, 0.56), ("baselines/eggroll.py", 0.55, 0.55), ("baselines/cma_es.py", 0.78, 0.78)],
+    "program, search, holdout, sphere",
+    [("initial.py", 0.620, 0.647, 0.37), ("baselines/eggroll.py", 0.619, 0.529, 0.37), ("baselines/cma_es.py", 0.791, 0.808, 0.94)],
 )
-def test_baseline_scores_on_both_splits(evaluator, make_candidate, program, search, holdout):
+def test_baseline_scores_on_both_splits(evaluator, make_candidate, program, search, holdout, sphere):
     source = (PROBLEM / program).read_text()
     on_search = evaluator.evaluate(make_candidate(source), FULL)
     on_holdout = evaluator.evaluate(make_candidate(source), HOLDOUT)
     assert len(on_search.instances) == len(on_holdout.instances) == 10
     assert set(on_search.instances).isdisjoint(on_holdout.instances)  # other instance seeds
-    assert on_search.score == pytest.approx(search, abs=0.05)
-    assert on_holdout.score == pytest.approx(holdout, abs=0.05)
+    assert on_search.score == pytest.approx(search, abs=0.08)
+    assert on_holdout.score == pytest.approx(holdout, abs=0.08)
+    assert on_search.metrics["sphere"] == pytest.approx(sphere, abs=0.05)
+
+
+@pytest.mark.gpu
+def test_seed_quick_stage_on_cuda(evaluator):
+    """The GPU configuration: same code, larger task, candidate and re-scoring on the device."""
+    import torch
+
+    if not torch.cuda.is_available():
+        pytest.skip("no CUDA device: torch.cuda.is_available() is False")
+    limits = Limits(timeout_s=600, memory_mb=32768, gpu_devices=("0",))
+    source = SEED
+    try:
+        cand = Candidate(source, get_sandbox("process", warm=False), limits)
+        verdict = evaluator.evaluate(cand, EvaluationContext(split="search", stage=0, stages=2, device="cuda:0", gpus=("0",)))
+    except CandidateFailure as failure:  # the venv shim (module docstring) for workers that cannot import torch
+        if "No module named 'torch'" not in failure.message:
+            raise
+        path = os.pathsep.join(site.getsitepackages())
+        cand = Candidate(source, get_sandbox("process", warm=False), limits, extra_env={"PYTHONPATH": path})
+        verdict = evaluator.evaluate(cand, EvaluationContext(split="search", stage=0, stages=2, device="cuda:0", gpus=("0",)))
+    assert 0.1 < verdict.score <= 1.0
+    assert verdict.features["log2_population"] > 11  # the GPU budget scales the seed's population

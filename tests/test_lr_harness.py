@@ -105,3 +105,15 @@ def test_schedule_shape_features(multiplier, warmup, anneal):
     lrs = np.outer(multiplier(np.arange(steps), steps), base)
     got = H.schedule_shape(lrs, base)
     assert got == pytest.approx((warmup, anneal), abs=0.011)
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("name", ["logistic", "mlp", "transformer"])
+def test_workloads_train_on_cuda(name):
+    if not torch.cuda.is_available():
+        pytest.skip("no CUDA device: torch.cuda.is_available() is False")
+    sweep = prepare(name, 30, (0, 1), "cuda:0")
+    assert sweep.base_lrs.device.type == "cuda"
+    result = H.train(sweep, H.LINEAR(sweep))
+    assert result.diverged == 0 and torch.isfinite(result.val_loss).all()
+    assert (result.val_loss.cpu() >= sweep.bayes.cpu().repeat_interleave(4) - 1e-4).all()
