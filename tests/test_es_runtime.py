@@ -139,3 +139,20 @@ def test_every_task_has_a_spec_on_both_scales():
         cpu, gpu = task_spec(task, 0, "cpu"), task_spec(task, 0, "cuda")
         assert gpu["device"] == "cuda:0" and gpu["budget"] > cpu["budget"]
         assert math.prod(make_es_task(cpu).shapes[next(iter(make_es_task(cpu).shapes))]) > 0
+
+
+def test_throughput_bench_methods_compute_the_same_network_at_zero_noise():
+    """bench/es_throughput.py times three forms of one generation; with sigma = 0 they must agree."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "bench" / "es_throughput.py"
+    spec = importlib.util.spec_from_file_location("es_throughput", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    weights = bench.make_weights(16, torch.device("cpu"), torch.float32)
+    x = torch.randn(6, 3, 16)
+    reference = bench.inference(x, weights, 0.0, 1).reshape(6, 3, 16)
+    for name in ("lowrank", "fullrank"):
+        torch.testing.assert_close(bench.METHODS[name](x, weights, 0.0, 2), reference, rtol=1e-5, atol=1e-6)
+    assert not torch.allclose(bench.lowrank(x, weights, 0.5, 1), reference)
