@@ -34,7 +34,8 @@ def bmm(x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
     return torch.bmm(x.reshape(shape[0], -1, shape[-1]), w).reshape(*shape[:-1], w.shape[-1])
 
 
-def init_linear(inputs: int, classes: int, generator: torch.Generator, device: torch.device) -> dict[str, torch.Tensor]:
+def init_linear(inputs: int, classes: int, device: torch.device) -> dict[str, torch.Tensor]:
+    """Zero weights: the convex problem's natural start (uniform predictions)."""
     return {"w": torch.zeros(inputs, classes, device=device), "b": torch.zeros(classes, device=device)}
 
 
@@ -59,9 +60,8 @@ def mlp_logits(params: dict[str, torch.Tensor], x: torch.Tensor, activation=torc
     return x
 
 
-def init_transformer(vocab: int, context: int, width: int, heads: int, generator: torch.Generator, device: torch.device) -> dict[str, torch.Tensor]:
-    """One pre-LayerNorm causal self-attention block with a 2x-wide ReLU MLP, tied to nothing."""
-    del heads  # fixed by the spec at forward time
+def init_transformer(vocab: int, context: int, width: int, generator: torch.Generator, device: torch.device) -> dict[str, torch.Tensor]:
+    """One pre-LayerNorm causal self-attention block with a 2x-wide ReLU MLP; embeddings not tied."""
     ones, zeros = torch.ones(width, device=device), torch.zeros(width, device=device)
     return {
         "embed": torch.randn(vocab, width, generator=generator, device=device) * 0.1,

@@ -112,7 +112,7 @@ def _teacher_task(workload: Workload, size: Sizes, steps: int, gens: list[torch.
         if linear:
             w = torch.randn(DIM, CLASSES, generator=g, device=dev) * (LOGISTIC_SCALE / DIM**0.5)
             teachers.append(lambda x, w=w: x @ w)
-            inits.append(M.init_linear(DIM, CLASSES, g, dev))
+            inits.append(M.init_linear(DIM, CLASSES, dev))
         else:
             w1 = torch.randn(DIM, TEACHER_HIDDEN, generator=g, device=dev) / DIM**0.5
             w2 = torch.randn(TEACHER_HIDDEN, CLASSES, generator=g, device=dev) * (TEACHER_SCALE / TEACHER_HIDDEN**0.5)
@@ -152,7 +152,7 @@ def _markov_task(workload: Workload, size: Sizes, steps: int, gens: list[torch.G
         chains.append(chain)
         seqs.append(_sample_chain(chain, steps * workload.batch, size.context, g).reshape(steps, workload.batch, -1))
         val_seqs.append(_sample_chain(chain, workload.validation, size.context, g))
-        inits.append(M.init_transformer(VOCAB, size.context, size.width, HEADS, g, dev))
+        inits.append(M.init_transformer(VOCAB, size.context, size.width, g, dev))
     seq_all = torch.stack(seqs)  # [S, T, B, L+1]
     val = torch.stack(val_seqs)  # [S, V, L+1]
     # true next-symbol distribution at positions 1..L-1 (position 0 lacks its order-2 context)
