@@ -78,7 +78,7 @@ def test_low_rank_seed_variant_reports_its_memory(evaluator, make_candidate):
         (("    return params\n", "    task.fitness(params)\n    return params\n"), "more than the budget"),
         (("    return params\n", "    return [params]\n"), "returned a list"),
         (("    return params\n", "    return {k: v.cpu().numpy() for k, v in params.items()}\n"), "is a ndarray"),
-        (("    step = 0\n", "    step = 0\n    params['x'].requires_grad_(True)\n"), "uses requires_grad"),
+        (("    step = 0\n", "    step = 0\n    params['x'].requires_grad_(True)\n"), "uses .requires_grad_"),
     ],
 )
 def test_invalid_results_are_rejected_with_the_reason(evaluator, make_candidate, edit, message):
