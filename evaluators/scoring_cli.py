@@ -23,7 +23,7 @@ from sandbox import CandidateFailure, Limits, get_sandbox
 
 
 def score(
-    evaluate: Callable[..., Evaluation], source: str, split: str, thresholds: Sequence[float | None], candidate: Candidate
+    evaluate: Callable[..., Evaluation], candidate: Candidate, split: str, thresholds: Sequence[float | None]
 ) -> tuple[Evaluation, int]:
     """(verdict of the last stage reached, that stage's index)."""
     stages = len(thresholds)
@@ -54,7 +54,7 @@ def main(evaluate: Callable[..., Evaluation], thresholds: Sequence[float | None]
         candidate = Candidate(path.read_text(), sandbox, Limits(timeout_s=args.timeout, memory_mb=args.memory_mb))
         started = time.perf_counter()
         try:
-            verdict, stage = score(evaluate, candidate.source, args.split, thresholds, candidate)
+            verdict, stage = score(evaluate, candidate, args.split, thresholds)
         except (CandidateFailure, InvalidOutput) as exc:
             print(f"{path}: FAILED {type(exc).__name__}: {exc}")
             continue
