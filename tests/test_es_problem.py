@@ -101,18 +101,21 @@ def test_a_reported_fitness_is_never_believed(evaluator, make_candidate):
 # such flip in ten instances; the sphere instances, smooth and far apart, pin the ordering tightly.
 @pytest.mark.slow
 @pytest.mark.parametrize(
-    "program, search, holdout, sphere",
-    [("initial.py", 0.620, 0.647, 0.37), ("baselines/eggroll.py", 0.619, 0.529, 0.37), ("baselines/cma_es.py", 0.791, 0.808, 0.94)],
+    "program, search, sphere",
+    [("initial.py", 0.620, 0.37), ("baselines/eggroll.py", 0.619, 0.37), ("baselines/cma_es.py", 0.791, 0.94)],
 )
-def test_baseline_scores_on_both_splits(evaluator, make_candidate, program, search, holdout, sphere):
-    source = (PROBLEM / program).read_text()
-    on_search = evaluator.evaluate(make_candidate(source), FULL)
-    on_holdout = evaluator.evaluate(make_candidate(source), HOLDOUT)
-    assert len(on_search.instances) == len(on_holdout.instances) == 10
-    assert set(on_search.instances).isdisjoint(on_holdout.instances)  # other instance seeds
-    assert on_search.score == pytest.approx(search, abs=0.08)
-    assert on_holdout.score == pytest.approx(holdout, abs=0.08)
-    assert on_search.metrics["sphere"] == pytest.approx(sphere, abs=0.05)
+def test_baseline_scores_on_the_search_split(evaluator, make_candidate, program, search, sphere):
+    verdict = evaluator.evaluate(make_candidate((PROBLEM / program).read_text()), FULL)
+    assert len(verdict.instances) == 10
+    assert verdict.score == pytest.approx(search, abs=0.08)
+    assert verdict.metrics["sphere"] == pytest.approx(sphere, abs=0.05)
+
+
+@pytest.mark.slow
+def test_seed_score_on_the_holdout_split(evaluator, make_candidate):
+    verdict = evaluator.evaluate(make_candidate(SEED), HOLDOUT)
+    assert sorted(verdict.instances)[:2] == ["cartpole/seed1000", "cartpole/seed1001"]  # other instance seeds
+    assert verdict.score == pytest.approx(0.647, abs=0.08)
 
 
 @pytest.mark.gpu

@@ -75,23 +75,31 @@ def test_stats_carry_the_run_history_and_the_pilot(evaluator):
     assert evaluator.evaluate(candidate(source), QUICK).score == 0.0
 
 
+# Pinned on the development machine (python problems/lr_schedule/evaluate.py --split search|holdout ...).
+# Training is deterministic for a given torch build; another BLAS build moves final losses by about
+# 1e-5, i.e. a few 1e-4 of a score normalised by an excess loss of 0.01-0.1: 0.02 is a wide margin.
+SEARCH_SCORES = {
+    "initial.py": 0.0,
+    "baselines/linear_decay.py": 0.0,
+    "baselines/refinement.py": -0.005,
+    "baselines/warmup_linear.py": -0.006,
+    "baselines/cosine.py": -0.039,
+    "baselines/wsd.py": -0.114,
+    "baselines/constant.py": -0.423,
+}
+HOLDOUT_SCORES = {"initial.py": 0.0, "baselines/warmup_linear.py": 0.040, "baselines/constant.py": -0.832}
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize(
-    "name, search, holdout",
-    [
-        ("initial.py", 0.0, 0.0),
-        ("baselines/linear_decay.py", 0.0, 0.0),
-        ("baselines/constant.py", -0.423, -0.832),
-        ("baselines/cosine.py", -0.039, -0.023),
-        ("baselines/wsd.py", -0.114, -0.230),
-        ("baselines/warmup_linear.py", -0.006, 0.040),
-        ("baselines/refinement.py", -0.005, -0.005),
-    ],
-)
-def test_baseline_scores_on_both_splits(evaluator, name, search, holdout):
-    source = program(name)
-    on_search = evaluator.evaluate(candidate(source), FULL)
-    assert on_search.score == pytest.approx(search, abs=0.02)
-    on_holdout = evaluator.evaluate(candidate(source), HOLDOUT)
-    assert "transformer/T800" in on_holdout.instances and set(on_holdout.instances).isdisjoint(on_search.instances)
-    assert on_holdout.score == pytest.approx(holdout, abs=0.02)
+@pytest.mark.parametrize("name", list(SEARCH_SCORES))
+def test_baseline_scores_on_the_search_split(evaluator, name):
+    verdict = evaluator.evaluate(candidate(program(name)), FULL)
+    assert verdict.score == pytest.approx(SEARCH_SCORES[name], abs=0.02)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", list(HOLDOUT_SCORES))
+def test_baseline_scores_on_the_holdout_split(evaluator, name):
+    verdict = evaluator.evaluate(candidate(program(name)), HOLDOUT)
+    assert set(verdict.instances) == {"transformer/T800", "mlp/T600", "logistic/T600"}
+    assert verdict.score == pytest.approx(HOLDOUT_SCORES[name], abs=0.02)
