@@ -122,7 +122,7 @@ def test_init_check_run_report_and_open_it(tmp_path, template, budget):
     assert reported.returncode == 0, reported.stderr
     summary = json.loads(reported.stdout)
     page = Path(summary["report"])
-    assert page == run_dir / "report.html" and summary["baselines"].startswith("scored now")
+    assert page == run_dir / "report.html" and summary["baselines"].startswith("stored")  # scored when the run ended
     text = page.read_text()
     assert "<script" not in text and "Content-Security-Policy" in text
     links = re.findall(r"""(?:src|href)\s*=\s*["']?([^"'\s>]*)""", text)

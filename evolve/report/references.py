@@ -3,7 +3,8 @@
 The seed's score is the run's own first evaluation (stored). Baselines are not part of a
 run, so the report scores them with the run's problem *snapshot* (the evaluator the run
 used, not the folder as it is now) in the same trusted evaluator and sandbox as the run,
-and stores the verdicts beside the database (``report-baselines.json``), keyed by a hash
+and stores the verdicts beside the database (``report-baselines.json``; a run that ends
+scores and stores them too, to compare its best program with them), keyed by a hash
 of the snapshot's ``evaluate.py``, ``problem.toml`` and baseline sources: the next report
 reads them instead of scoring again, and says which it did. Verdicts with an
 ``evaluator_error`` (the trusted side failed, not the baseline), or scored with another
@@ -23,7 +24,7 @@ from evolve.store.run import Run
 
 CACHE_NAME = "report-baselines.json"
 SCORED = "scored now from the run's problem snapshot"
-STORED = "stored (scored from the run's problem snapshot by an earlier report)"
+STORED = "stored (scored from the run's problem snapshot when the run ended, or by an earlier report)"
 SKIPPED = "not scored (--no-baselines)"
 NONE = "the problem has no baselines/"
 
