@@ -298,10 +298,11 @@ def test_writing_fake_result_files_changes_nothing(backend, tiny, open_dir):
 
 
 def test_calling_the_evaluator_inside_the_sandbox_forges_nothing(backend, tiny):
+    readable = TESTS / "fixture_problems" / "tiny"  # in the checkout, not in /tmp (private to process workers)
     code = (
         "import sys\n"
         "def run():\n"
-        f"    sys.path[:0] = [{str(REPO)!r}, {str(tiny)!r}]\n"
+        f"    sys.path[:0] = [{str(REPO)!r}, {str(readable)!r}]\n"
         "    try:\n"
         "        import evaluate\n"
         "    except Exception:\n"
