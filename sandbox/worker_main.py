@@ -107,12 +107,34 @@ def _add_site_packages() -> None:
 
     The hooks (editable installs, vendor shims) cost tens of milliseconds per start and
     would hand the candidate the engine's own packages; plain installs (numpy) need none.
+    ``-S`` also skips site's virtual-environment step, so a venv's ``pyvenv.cfg`` (beside
+    the interpreter or one level up) is read here: its site-packages come first, the base
+    installation's only with ``include-system-site-packages = true``.
     """
     import site
 
-    for directory in site.getsitepackages():
+    prefixes = [sys.base_prefix]
+    venv, include_system = _virtual_environment()
+    if venv is not None:
+        prefixes = [venv, sys.base_prefix] if include_system else [venv]
+    for directory in site.getsitepackages(prefixes):
         if directory not in sys.path and os.path.isdir(directory):
             sys.path.append(directory)
+
+
+def _virtual_environment() -> tuple[str | None, bool]:
+    """The venv the interpreter belongs to (its folder) and whether it includes system packages."""
+    here = os.path.dirname(os.path.abspath(sys.executable))
+    for folder in (here, os.path.dirname(here)):
+        config = os.path.join(folder, "pyvenv.cfg")
+        try:
+            with open(config, encoding="utf-8") as f:
+                lines = f.read().splitlines()
+        except OSError:
+            continue
+        settings = {key.strip().lower(): value.strip().lower() for key, _, value in (line.partition("=") for line in lines)}
+        return folder, settings.get("include-system-site-packages") == "true"
+    return None, False
 
 
 def _import_candidate(source_path: str, module_name: str, filename: str) -> tuple[Any, dict[str, Any] | None]:
