@@ -14,7 +14,8 @@ have: a filesystem view built from nothing. The worker sees
   sockets of other services. Own network, IPC, UTS, cgroup and user namespaces; nested
   user namespaces disabled; a new terminal session (no TIOCSTI into the caller's tty).
 
-Writes anywhere else fail: the root bubblewrap builds is remounted read-only once set up.
+Writes anywhere else fail: the root and ``/dev`` bubblewrap builds (unbounded tmpfs the worker's
+uid would own) are remounted read-only once set up; device nodes stay usable.
 The IPC namespace bubblewrap makes is capped like the process backend's (``confine.ipc_sysctls``)
 by the trusted side (``cap_ipc_namespace``) while bubblewrap waits (``--block-fd``) before
 running the worker; that needs root, so without it the namespace is private but uncapped.
@@ -286,7 +287,7 @@ def bwrap_argv(
     for node in gpu_nodes:
         argv += ["--dev-bind", node, node]
     argv += list(gpu_paths)
-    argv += ["--remount-ro", "/"]  # the root bubblewrap built (an unbounded tmpfs) takes no writes
+    argv += ["--remount-ro", "/", "--remount-ro", "/dev"]  # tmpfs bubblewrap built (unbounded): sealed
     if info_fd is not None:
         argv += ["--info-fd", str(info_fd)]
     if block_fd is not None:

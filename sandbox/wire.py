@@ -55,6 +55,7 @@ BYTES_KEY = "\x00by"
 ESCAPED_KEY = "\x00map"
 CONTAINER_BYTES = 4  # a header may hold one '[' or '{' per this many bytes ...
 CONTAINER_SLACK = 1024  # ... plus this many, so small headers always pass
+_ALWAYS_WITHIN_BUDGET = CONTAINER_SLACK * CONTAINER_BYTES // (CONTAINER_BYTES - 1)  # n <= n // 4 + 1024
 _MARKER_TEXT = b"\\u0000"  # how a NUL-prefixed key looks in ensure_ascii JSON
 _JOIN_BELOW = 1 << 16  # frames smaller than this are written as one buffer
 _SCALAR_TYPES = frozenset({str, int, float, bool, type(None)})
@@ -153,6 +154,8 @@ def check_header(header: bytes | bytearray | memoryview, limit: int, *, what: st
     size = len(header)
     if size > limit:
         raise HeaderRefused(f"the JSON header of {what} is {size} bytes, over the limit of {limit} bytes", size, limit)
+    if size <= _ALWAYS_WITHIN_BUDGET:  # the usual call: too short to hold more containers than allowed
+        return
     raw = header if isinstance(header, (bytes, bytearray)) else bytes(header)
     containers = raw.count(b"[") + raw.count(b"{")
     if containers > size // CONTAINER_BYTES + CONTAINER_SLACK:

@@ -48,6 +48,7 @@ import os
 import resource
 import stat
 import sys
+import time
 import types
 from typing import Any
 
@@ -294,14 +295,24 @@ def _request_id(body: bytearray, header_len: int) -> Any:
         return None
 
 
-def _charge_cpu(budget: Any, _setrlimit: Any = resource.setrlimit, _getrusage: Any = resource.getrusage) -> None:
-    """RLIMIT_CPU soft limit := CPU used so far + ``budget`` (bound at import, before candidate code)."""
+_cpu_soft: list[int] = []  # the soft RLIMIT_CPU this worker last set
+
+
+def _charge_cpu(budget: Any, _setrlimit: Any = resource.setrlimit, _cpu: Any = time.process_time) -> None:
+    """RLIMIT_CPU soft limit := CPU used so far (all threads) + ``budget``, rounded up.
+
+    Skipped when that is the soft limit already set (quick calls, in whole seconds), so
+    the usual call costs one clock read. The functions are bound at import, before
+    candidate code can replace them.
+    """
     if type(budget) is not int:
         return
-    usage = _getrusage(resource.RUSAGE_SELF)
+    soft = math.ceil(_cpu() + budget)
+    if _cpu_soft and _cpu_soft[0] == soft:
+        return
     hard = resource.getrlimit(resource.RLIMIT_CPU)[1]
-    soft = math.ceil(usage.ru_utime + usage.ru_stime + budget)
     _setrlimit(resource.RLIMIT_CPU, (soft if hard == resource.RLIM_INFINITY else min(soft, hard), hard))
+    _cpu_soft[:] = [soft]
 
 
 def _reset_gpu_peak(torch: Any) -> None:

@@ -164,7 +164,8 @@ def test_the_root_is_sealed_read_only_after_every_mount():
     argv = bwrap_argv("bwrap", spec("/tmp/w"), python=sys.executable, tmp_mb=8, info_fd=7, block_fd=8)
     options = argv[: argv.index("--")]
     seal = options.index("--remount-ro")
-    assert options[seal + 1] == "/" and options[seal + 2 :] == ["--info-fd", "7", "--block-fd", "8", "--chdir", "/tmp/w"]
+    assert options[seal + 1 : seal + 4] == ["/", "--remount-ro", "/dev"]
+    assert options[seal + 4 :] == ["--info-fd", "7", "--block-fd", "8", "--chdir", "/tmp/w"]
 
 
 def test_nothing_outside_scratch_tmp_and_shm_takes_a_write(bwrap):
@@ -180,10 +181,12 @@ def test_nothing_outside_scratch_tmp_and_shm_takes_a_write(bwrap):
         "    return out\n"
     )
     with bwrap.start(source, LIMITS) as worker:
-        paths = ["/etc/x", "/x", f"{os.path.dirname(os.path.realpath(sys.executable))}/x", "/tmp/x", "/dev/shm/x", "note"]
+        paths = ["/etc/x", "/x", "/dev/x", f"{os.path.dirname(os.path.realpath(sys.executable))}/x", "/tmp/x", "/dev/shm/x", "note"]
         out = worker.call("write", paths)
     assert out["/tmp/x"] == out["/dev/shm/x"] == out["note"] == "written"
-    assert all(out[p] in (13, 30) for p in paths[:3]), out  # EACCES or EROFS: the root and the system are sealed
+    assert all(out[p] in (13, 30) for p in paths[:4]), out  # EACCES or EROFS: the root, /dev and the system are sealed
+    with bwrap.start("def null():\n    open('/dev/null', 'w').write('x')\n    return 'ok'\n", LIMITS) as worker:
+        assert worker.call("null") == "ok"  # device nodes still take writes
 
 
 def dotted(path: str) -> str:

@@ -68,7 +68,7 @@ def test_gpu_nodes_and_paths_reach_the_bwrap_command_line(machine):
     argv = bwrap_argv("bwrap", spec("/tmp/w"), python=sys.executable, tmp_mb=8, gpu_nodes=nodes, gpu_paths=paths)
     options = argv[: argv.index("--")]
     assert [options[i + 1] for i, word in enumerate(options) if word == "--dev-bind"] == nodes
-    start = options.index("--remount-ro") - len(paths)
+    start = options.index("--remount-ro") - len(paths)  # the first of the two seals
     assert options[start : start + len(paths)] == paths  # bound after the system view, before the root is sealed
     assert options.index("--remount-ro") > max(i for i, word in enumerate(options) if word in ("--dev-bind", "--ro-bind"))
 
