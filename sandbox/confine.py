@@ -265,17 +265,24 @@ class Confinement:
         except OSError:
             if self.exposures:
                 raise
-            for flag in (syscalls.CLONE_NEWNET, syscalls.CLONE_NEWIPC):  # e.g. a container without CAP_SYS_ADMIN:
-                try:  # take what the kernel grants; the parent sees the shared netns, and sweeps IPC by uid
-                    if flags & flag:
-                        syscalls.unshare(flag)
-                        _entered["ipc"] = _entered.get("ipc") or flag == syscalls.CLONE_NEWIPC
-                except OSError:
-                    pass
+            self._enter_what_the_kernel_grants(flags)
             return
         _entered["ipc"] = bool(flags & syscalls.CLONE_NEWIPC)
         if flags & syscalls.CLONE_NEWNS:
             self._private_mounts(strict=True)
+
+    @staticmethod
+    def _enter_what_the_kernel_grants(flags: int) -> None:
+        """One namespace at a time, e.g. in a container without CAP_SYS_ADMIN: the parent sees a
+        shared network namespace (``network_isolated``) and sweeps the uid's IPC and files at close."""
+        for flag in (syscalls.CLONE_NEWNET, syscalls.CLONE_NEWIPC):
+            if flags & flag:
+                try:
+                    syscalls.unshare(flag)
+                except OSError:
+                    continue
+                if flag == syscalls.CLONE_NEWIPC:
+                    _entered["ipc"] = True
 
     def _enter_user_namespace(self) -> None:
         uid, gid = os.getuid(), os.getgid()
@@ -320,8 +327,15 @@ class Confinement:
             os.write(2, f"sandbox: no private filesystem view in the user namespace: {exc}\n".encode(errors="replace"))
 
     def _cap_ipc(self) -> None:
+        """Write ``ipc`` in the worker's own IPC namespace. Only its root may: as root that is
+        us; in a user namespace the kernel refuses (no uid 0 there), so it stays uncapped."""
         for name, value in self.ipc:
-            fd = os.open(f"/proc/sys/{name}", os.O_WRONLY)
+            try:
+                fd = os.open(f"/proc/sys/{name}", os.O_WRONLY)
+            except PermissionError:
+                if self.privileged:
+                    raise
+                return
             try:
                 os.write(fd, value.encode())
             finally:

@@ -129,8 +129,9 @@ def test_a_malformed_tensor_frame_is_a_classified_crash_naming_the_field(sandbox
 # ------------------------------------------------------------------------------ file fetch
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def files_worker(sandbox):
+    """One worker per backend variant for the fetch tests (each test uses its own file names)."""
     worker = start(sandbox, FILES, LIMITS)
     yield worker
     worker.close()
@@ -166,21 +167,22 @@ def test_paths_leaving_the_scratch_dir_are_the_callers_error(files_worker, path)
         files_worker.read_file(path)
 
 
-@pytest.mark.parametrize("target", ["/etc/passwd", "../../../../etc/hostname", "inside.bin"])
-def test_symlinks_are_never_followed(files_worker, target):
+@pytest.mark.parametrize("target", ["/etc/passwd", "../../../../etc/hostname", "inside.bin"], ids=["absolute", "up", "inside"])
+def test_symlinks_are_never_followed(files_worker, target, request):
+    name = request.node.callspec.id
     files_worker.call("write", "inside.bin", 10)
-    files_worker.call("link", "link.bin", target)
-    failure = failure_of_fetch(files_worker, "link.bin")
+    files_worker.call("link", f"link-{name}.bin", target)
+    failure = failure_of_fetch(files_worker, f"link-{name}.bin")
     assert failure.kind is FailureKind.INVALID_OUTPUT and "symlink" in failure.message
-    files_worker.call("link", "linked_dir", "/etc")
-    failure = failure_of_fetch(files_worker, "linked_dir/passwd")
+    files_worker.call("link", f"dir-{name}", "/etc")
+    failure = failure_of_fetch(files_worker, f"dir-{name}/passwd")
     assert failure.kind is FailureKind.INVALID_OUTPUT and "symlink" in failure.message
 
 
 def test_a_missing_file_or_a_directory_is_invalid_output(files_worker):
     assert "no such file" in failure_of_fetch(files_worker, "nothing.bin").message
-    files_worker.call("write", "dir/x.bin", 1)
-    assert "not a regular file" in failure_of_fetch(files_worker, "dir").message
+    files_worker.call("write", "plain-dir/x.bin", 1)
+    assert "not a regular file" in failure_of_fetch(files_worker, "plain-dir").message
 
 
 def test_candidate_call_and_fetch_reads_the_checkpoint_before_the_worker_stops(sandbox):
@@ -202,3 +204,4 @@ def test_the_trusted_side_opens_nothing_itself(files_worker, tmp_path):
     os.chmod(tmp_path, 0o755)
     files_worker.call("link", "escape", str(secret))
     assert "symlink" in failure_of_fetch(files_worker, "escape").message
+    assert files_worker.call("write", "after.bin", 3) is None and files_worker.read_file("after.bin") == bytes(range(3))
