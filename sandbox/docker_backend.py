@@ -326,7 +326,7 @@ def remove_orphans(client: Any) -> int:
     """
     host = socket.gethostname()
     removed = 0
-    for container in client.containers.list(all=True, filters={"label": _LABEL}):
+    for container in client.containers.list(all=True, filters={"label": _LABEL}, ignore_removed=True):
         owner_host, _, pid = container.labels.get(_OWNER, "").rpartition(":")
         if owner_host != host or not pid.isdigit() or pid_alive(int(pid)):
             continue
