@@ -21,7 +21,8 @@ itself enforces nothing. The order inside ``preexec`` matters:
 4. set the memory limit last: the forked child still has the parent's address space, and
    after RLIMIT_AS it may not be able to allocate anything.
 
-``worker_main`` then installs the seccomp filter (``sandbox.seccomp``) before the candidate runs.
+5. with ``seccomp`` (a process-backend worker exec'd directly), install the seccomp filter
+   (``sandbox.seccomp``); otherwise ``worker_main`` installs it before the candidate runs.
 
 A failure is written to the child's stderr (the parent's output capture) before it
 propagates, because subprocess reports only "Exception occurred in preexec_fn".
@@ -37,7 +38,7 @@ import sys
 from dataclasses import dataclass
 from typing import Iterable, Mapping
 
-from sandbox import mounts, syscalls
+from sandbox import mounts, seccomp, syscalls
 from sandbox.api import Limits
 
 #: Variables copied from the trusted environment; everything else (API keys!) is dropped.
@@ -207,6 +208,11 @@ class Confinement:
     view: mounts.ViewPlan | None = None
     ipc: tuple[tuple[str, str], ...] = ()
     scratch: str | None = None
+    seccomp: bool = False  # install the seccomp filter last (a worker exec'd directly, not through a wrapper)
+
+    def __post_init__(self) -> None:
+        if self.seccomp:
+            seccomp.prepare()  # in the parent: nothing but system calls are left for preexec
 
     def preexec(self) -> None:
         try:
@@ -249,6 +255,8 @@ class Confinement:
         syscalls.prctl(syscalls.PR_SET_NO_NEW_PRIVS, 1)
         which, soft, hard = self.rlimits[-1]
         resource.setrlimit(which, (soft, hard))
+        if self.seccomp:
+            seccomp.prepare()()  # a failure is reported by the worker (it checks /proc/self/status)
 
     def _flags(self) -> int:
         flags = syscalls.CLONE_NEWNET

@@ -48,6 +48,7 @@ protocol", with the refused field named for a malformed array, tensor or bytes m
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 import subprocess
@@ -223,8 +224,12 @@ class ProcessSandbox:
 
         ``preexec_fn`` runs Python between fork and exec, which CPython warns is unsafe with
         threads; ``Confinement.preexec`` only makes system calls prepared in the parent and
-        imports nothing, which keeps the window small. A fork server will remove it.
+        imports nothing, which keeps the window small. A fork server will remove it. It
+        also installs the seccomp filter, last (the worker is told, so it need not load
+        ctypes to do it; a wrapper that needs namespaces itself leaves it to the worker).
         """
+        confinement = dataclasses.replace(spec.confinement, seccomp=True)
+        spec = dataclasses.replace(spec, argv=(*spec.argv, "installed"), confinement=confinement)
         return subprocess.Popen(spec.argv, **popen_options(spec))
 
     def _confinement(self, limits: Limits, uid: int | None, scratch: str | None = None) -> confine.Confinement:

@@ -25,7 +25,10 @@ calls (numbers with bit 30 set) are refused and a foreign architecture (i386 via
 ``int 0x80``) kills the process, so no second syscall table bypasses the checks.
 
 Standard library only (``ctypes``, ``struct``): it is loaded by path in the worker, as
-``wire.py`` is, including in the docker image. Architectures: x86-64 and aarch64; elsewhere
+``wire.py`` is, including in the docker image. A process-backend worker gets it in
+``preexec`` instead (``Confinement.seccomp``: the parent has ctypes loaded already, the
+worker then need not import it); bubblewrap needs new namespaces itself, so its workers and
+docker's install the filter in ``worker_main``. Architectures: x86-64 and aarch64; elsewhere
 ``install`` returns the reason it did nothing and the worker reports it (``seccomp`` in the
 start-up reply).
 """
@@ -34,8 +37,9 @@ from __future__ import annotations
 
 import ctypes
 import errno
-import platform
+import os
 import struct
+from typing import Callable
 
 CLONE_NEWTIME = 0x00000080  # unshare only: in clone() this bit belongs to the exit signal
 CLONE_NEWNS = 0x00020000
@@ -98,7 +102,7 @@ def program(machine: str | None = None) -> list[tuple[int, int, int, int]]:
     jumping to its verdict, allow the rest. Jumps are resolved from labels, so the list can
     grow without hand-counting offsets. Raises KeyError for an unsupported machine.
     """
-    machine = machine or platform.machine()
+    machine = machine or os.uname().machine
     arch = _AUDIT_ARCH[machine]
     column = 0 if machine == "x86_64" else 1
     number = {name: numbers[column] for name, numbers in _SYSCALLS.items()}
@@ -149,6 +153,39 @@ class _SockFprog(ctypes.Structure):
     _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
 
 
+_prepared: list[Callable[[], str]] = []
+
+
+def prepare() -> Callable[[], str]:
+    """The installer, built once: the program, its buffers and ``prctl`` are made here, so
+    calling it does nothing but two system calls (safe between fork and exec)."""
+    if _prepared:
+        return _prepared[0]
+    try:
+        instructions = program()
+    except KeyError:
+        reason = f"no seccomp filter for architecture {os.uname().machine}"
+        _prepared.append(lambda: reason)
+        return _prepared[0]
+    blob = b"".join(struct.pack("<HBBI", *instruction) for instruction in instructions)
+    buffer = ctypes.create_string_buffer(blob, len(blob))
+    fprog = _SockFprog(len(instructions), ctypes.cast(buffer, ctypes.c_void_p))
+    prctl = ctypes.CDLL(None, use_errno=True).prctl
+    prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_void_p, ctypes.c_ulong, ctypes.c_ulong]
+    address = ctypes.addressof(fprog)
+
+    def installer() -> str:
+        if prctl(_PR_SET_NO_NEW_PRIVS, 1, None, 0, 0) != 0:
+            return f"prctl(PR_SET_NO_NEW_PRIVS) failed: errno {ctypes.get_errno()}"
+        if prctl(_PR_SET_SECCOMP, _SECCOMP_MODE_FILTER, address, 0, 0) != 0:
+            return f"prctl(PR_SET_SECCOMP) failed: errno {ctypes.get_errno()}"
+        return ""
+
+    installer.keep = (buffer, fprog)  # type: ignore[attr-defined]  # the kernel copies them; keep them alive till then
+    _prepared.append(installer)
+    return installer
+
+
 def install() -> str:
     """Install the filter on the calling thread (and everything it later starts).
 
@@ -156,18 +193,13 @@ def install() -> str:
     the caller reports it. Must run while the process is single-threaded, so no thread
     escapes the filter. Sets no_new_privs first, which an unprivileged filter requires.
     """
+    return prepare()()
+
+
+def installed() -> bool:
+    """Whether this process runs under a seccomp filter (``Seccomp: 2`` in /proc/self/status)."""
     try:
-        instructions = program()
-    except KeyError:
-        return f"no seccomp filter for architecture {platform.machine()}"
-    blob = b"".join(struct.pack("<HBBI", *instruction) for instruction in instructions)
-    buffer = ctypes.create_string_buffer(blob, len(blob))
-    fprog = _SockFprog(len(instructions), ctypes.cast(buffer, ctypes.c_void_p))
-    libc = ctypes.CDLL(None, use_errno=True)
-    prctl = libc.prctl
-    prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_void_p, ctypes.c_ulong, ctypes.c_ulong]
-    if prctl(_PR_SET_NO_NEW_PRIVS, 1, None, 0, 0) != 0:
-        return f"prctl(PR_SET_NO_NEW_PRIVS) failed: errno {ctypes.get_errno()}"
-    if prctl(_PR_SET_SECCOMP, _SECCOMP_MODE_FILTER, ctypes.addressof(fprog), 0, 0) != 0:
-        return f"prctl(PR_SET_SECCOMP) failed: errno {ctypes.get_errno()}"
-    return ""
+        with open("/proc/self/status", "rb") as f:
+            return any(line.split() == [b"Seccomp:", b"2"] for line in f)
+    except OSError:
+        return False

@@ -14,7 +14,8 @@ everything it sends is data the parent validates.
 
 Protocol (frames of ``sandbox.wire``; meta, then value):
 
-* start-up: install the seccomp filter, compile SOURCE, execute it as module MODULE, then
+* start-up: install the seccomp filter (with SECCOMP ``installed``, check the parent did),
+  compile SOURCE, execute it as module MODULE, then
   send one message: ``{"id": 0, "ok": true, "seccomp": why_not}`` (``""`` when installed)
   or ``{"id": 0, "ok": false, "kind": "syntax" | "exception" | "memory", "message": text}``;
 * calls: request ``{"id": n, "function": name, "cpu": seconds}`` with value ``{"args":
@@ -56,12 +57,12 @@ MAX_MESSAGE_TEXT = 64 * 1024  # traceback text kept per failure (head and tail)
 _source = ""  # the candidate's source text, for tracebacks
 
 
-USAGE = "worker_main.py REQUEST_FD REPLY_FD SOURCE MODULE MAX_REQUEST_BYTES MAX_REPLY_HEADER_BYTES"
+USAGE = "worker_main.py REQUEST_FD REPLY_FD SOURCE MODULE MAX_REQUEST_BYTES MAX_REPLY_HEADER_BYTES [SECCOMP]"
 
 
 def main(argv: list[str], wire: Any = None, seccomp: Any = None) -> int:
     """Serve one candidate; ``wire`` and ``seccomp`` are the modules when a zygote has them loaded."""
-    if len(argv) != 6:
+    if len(argv) not in (6, 7):
         sys.stderr.write(f"usage: {USAGE} (got {argv!r})\n")
         return 2
     request_fd, reply_fd = int(argv[0]), int(argv[1])
@@ -69,11 +70,13 @@ def main(argv: list[str], wire: Any = None, seccomp: Any = None) -> int:
     os.set_inheritable(request_fd, False)
     os.set_inheritable(reply_fd, False)
     wire = wire or load_module("wire")
-    seccomp = seccomp or load_module("seccomp")
     scratch_fd = os.open(".", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     sys.argv = [source_path]
     _add_site_packages()
-    filtered = seccomp.install()  # last step before candidate code
+    if argv[6:] == ["installed"]:  # by the parent, between fork and exec: check, do not import ctypes
+        filtered = "" if _seccomp_mode() == "2" else "the parent could not install the seccomp filter"
+    else:
+        filtered = (seccomp or load_module("seccomp")).install()  # last step before candidate code
     filename = f"{module_name}.py"  # the name tracebacks show; stable across workers
     main_pid = os.getpid()
     module, failure = _import_candidate(source_path, module_name, filename)
@@ -87,6 +90,14 @@ def main(argv: list[str], wire: Any = None, seccomp: Any = None) -> int:
     server = _Server(wire, module, filename, reply_fd, max_header, scratch_fd, main_pid)
     server.serve(request_fd, max_request)
     return 0
+
+
+def _seccomp_mode() -> str:
+    with open("/proc/self/status", "rb") as f:
+        for line in f:
+            if line.startswith(b"Seccomp:"):
+                return line.split()[1].decode()
+    return ""
 
 
 def load_module(name: str) -> Any:

@@ -36,7 +36,7 @@ from sandbox.process import LaunchSpec, ProcessSandbox
 
 _HERE = os.path.dirname(os.path.abspath(__file__))
 _RUNTIME_FILES = ("zygote_main.py", "worker_main.py", "wire.py", "seccomp.py")
-_RUNTIME_PACKAGE = ("api.py", "syscalls.py", "confine.py", "mounts.py")
+_RUNTIME_PACKAGE = ("api.py", "syscalls.py", "confine.py", "mounts.py", "seccomp.py")
 _PYTHON_FLAGS = ("-S", "-P", "-B")
 _MAX_PACKET = 1 << 20
 _START_TIMEOUT_S = 60.0
