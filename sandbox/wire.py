@@ -362,19 +362,23 @@ def parse_prefix(
     return header_len, data_len
 
 
-def decode_body(body: bytearray, header_len: int, *, name: str = "value") -> tuple[dict[str, Any], Any]:
+def decode_body(
+    body: bytearray, header_len: int, *, name: str = "value", check: bool = True
+) -> tuple[dict[str, Any], Any]:
     """Decode a frame body (header then data) into ``(meta, value)``.
 
     Arrays and tensors are writable views into ``body``, so they are not copied; ``body``
     must not be reused by the caller. Raises HeaderRefused before parsing a header that
-    fails the structural check, WireError for anything else malformed (a refused buffer
-    marker's path is named from ``name``, e.g. ``result['w']``).
+    fails the structural check (``check=False``: a frame from the trusted side, the worker
+    reading a request), WireError for anything else malformed (a refused buffer marker's
+    path is named from ``name``, e.g. ``result['w']``).
     """
     raw = bytes(memoryview(body)[:header_len])
-    try:
-        check_header(raw, header_len)
-    except HeaderRefused as exc:
-        raise HeaderRefused(f"malformed frame header: {exc}", exc.size, exc.limit) from None
+    if check:
+        try:
+            check_header(raw, header_len)
+        except HeaderRefused as exc:
+            raise HeaderRefused(f"malformed frame header: {exc}", exc.size, exc.limit) from None
     try:
         text = raw.decode("ascii")
         if _MARKER_TEXT in raw:

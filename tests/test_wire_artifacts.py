@@ -157,3 +157,11 @@ def test_the_structural_budget_has_slack_for_small_headers():
 def test_an_int_too_long_to_convert_is_named_on_encode():
     with pytest.raises(wire.WireError, match=r"cannot encode result\['a'\]\[2\]: Exceeds the limit"):
         wire.encode({}, {"a": [1, 2, 10**5000]}, name="result")
+
+
+def test_the_trusted_side_may_send_what_a_candidate_may_not():
+    text = json.dumps({"m": {}, "v": [[]] * 10_000}, separators=(",", ":")).encode()
+    with pytest.raises(wire.HeaderRefused):
+        decode(raw_header_frame(text))
+    header_len = len(text)
+    assert wire.decode_body(bytearray(text), header_len, check=False)[1] == [[]] * 10_000
