@@ -20,12 +20,10 @@ The IPC namespace bubblewrap makes is capped like the process backend's (``confi
 by the trusted side (``cap_ipc_namespace``) while bubblewrap waits (``--block-fd``) before
 running the worker; that needs root, so without it the namespace is private but uncapped.
 
-GPU (only when ``limits.gpu_devices`` is set): the device nodes of those devices and the
-driver's control nodes (``gpu_device_nodes``), no others; the driver's libraries where they
-live outside ``/usr`` (``LD_LIBRARY_PATH``, the loader's config), read-only; the PCI sysfs
-entries of the assigned devices and ``/sys/module/nvidia``, read-only (``gpu_binds``).
-``/proc/driver/nvidia`` is in the worker's own /proc. ``CUDA_VISIBLE_DEVICES`` names the
-same devices.
+GPU (only when ``limits.gpu_devices`` is set): what ``sandbox.gpu`` lists for those devices
+(their device nodes and the driver's control nodes, their sysfs entries, the driver's
+libraries outside ``/usr``), no others; ``/proc/driver/nvidia`` is in the worker's own /proc.
+``CUDA_VISIBLE_DEVICES`` names the same devices.
 """
 
 from __future__ import annotations
@@ -45,6 +43,7 @@ from typing import Any, Iterable
 from sandbox import syscalls
 from sandbox.api import CandidateFailure, Limits, SandboxError, SandboxInfo
 from sandbox.confine import interpreter_dirs
+from sandbox.gpu import gpu_binds, gpu_device_nodes
 from sandbox.process import LaunchError, LaunchSpec, ProcessSandbox, popen_options
 from sandbox.zygote import WarmProcessSandbox, owned_temp_dir
 
@@ -52,8 +51,6 @@ from sandbox.zygote import WarmProcessSandbox, owned_temp_dir
 SYSTEM_DIRS = ("usr", "bin", "sbin", "lib", "lib32", "lib64", "libx32")
 #: Files and folders of /etc a Python worker may need; the rest of /etc stays hidden.
 ETC_ENTRIES = ("ld.so.cache", "ld.so.conf", "ld.so.conf.d", "alternatives", "localtime", "nsswitch.conf", "passwd", "group")
-#: NVIDIA control nodes every CUDA process opens, bound only when a GPU is assigned.
-GPU_CONTROL_NODES = ("/dev/nvidiactl", "/dev/nvidia-uvm", "/dev/nvidia-uvm-tools", "/dev/nvidia-modeset")
 _MB = 1 << 20
 _NS_GET_USERNS = 0xB701  # ioctl: a descriptor of the user namespace owning a namespace
 _NS_GET_OWNER_UID = 0xB704  # ioctl: the uid that created a user namespace
@@ -137,121 +134,6 @@ def _python_binds(python: str) -> list[str]:
 
 def _under_system(path: str) -> bool:
     return any(path == f"/{name}" or path.startswith(f"/{name}/") for name in SYSTEM_DIRS)
-
-
-def gpu_device_nodes(devices: Iterable[str], *, dev: str = "/dev", driver: str = "/proc/driver/nvidia/gpus") -> list[str]:
-    """``/dev/nvidiaN`` for each assigned device (an index, or a UUID the driver lists), plus control nodes.
-
-    A UUID is resolved through the driver's ``<driver>/*/information`` (its "Device Minor").
-    Raises SandboxError for a device that resolves to no node: binding a guess could hand
-    the candidate a GPU it was not assigned, and binding none would fail obscurely later.
-    """
-    devices = list(devices)
-    if not devices:
-        return []
-    by_uuid = _nvidia_minors_by_uuid(driver)
-    nodes = []
-    for device in devices:
-        minor = device if device.isdigit() else by_uuid.get(device)
-        if minor is None:
-            raise SandboxError(f"GPU {device!r} is neither an index nor a UUID listed in {driver}")
-        node = os.path.join(dev, f"nvidia{minor}")
-        if not os.path.exists(node):
-            raise SandboxError(f"GPU {device!r} was assigned but {node} does not exist on this machine")
-        nodes.append(node)
-    controls = (os.path.join(dev, os.path.basename(node)) for node in GPU_CONTROL_NODES)
-    return nodes + [node for node in controls if os.path.exists(node)]
-
-
-def _nvidia_minors_by_uuid(driver: str) -> dict[str, str]:
-    found: dict[str, str] = {}
-    for entry in sorted(os.listdir(driver)) if os.path.isdir(driver) else []:
-        fields: dict[str, str] = {}
-        try:
-            with open(os.path.join(driver, entry, "information")) as f:
-                for line in f:
-                    key, _, value = line.partition(":")
-                    fields[key.strip()] = value.strip()
-        except OSError:
-            continue
-        if "GPU UUID" in fields and "Device Minor" in fields:
-            found[fields["GPU UUID"]] = fields["Device Minor"]
-    return found
-
-
-def gpu_binds(
-    devices: Iterable[str],
-    *,
-    driver: str = "/proc/driver/nvidia/gpus",
-    sys_root: str = "/sys",
-    library_path: str | None = None,
-    ld_conf_dir: str = "/etc/ld.so.conf.d",
-) -> list[str]:
-    """bubblewrap options that make the CUDA driver usable for ``devices`` (none when empty).
-
-    * the PCI sysfs entry of each assigned device (the real path, and the
-      ``bus/pci/devices/<bus id>`` link to it) and ``module/nvidia``, read-only: what NVML
-      and the driver read of /sys; other devices' entries stay hidden;
-    * directories holding the driver's user-space libraries (``libcuda.so*``,
-      ``libnvidia-*.so*``) that lie outside the system dirs already bound: those named by
-      ``library_path`` (default: this process's ``LD_LIBRARY_PATH``, as GPU containers set
-      it) and by the loader's config in ``ld_conf_dir``, read-only.
-    """
-    devices = list(devices)
-    if not devices:
-        return []
-    argv: list[str] = []
-    buses = _nvidia_buses_by_minor(driver)
-    by_uuid = _nvidia_minors_by_uuid(driver)
-    for device in devices:
-        minor = device if device.isdigit() else by_uuid.get(device)
-        bus = buses.get(minor or "")
-        link = os.path.join(sys_root, "bus", "pci", "devices", bus) if bus else ""
-        if link and os.path.exists(link):
-            real = os.path.realpath(link)
-            argv += ["--ro-bind", real, real, "--symlink", real, link]
-    module = os.path.join(sys_root, "module", "nvidia")
-    if os.path.isdir(module):
-        argv += ["--ro-bind", module, module]
-    for directory in _driver_library_dirs(library_path, ld_conf_dir):
-        argv += ["--ro-bind", directory, directory]
-    return argv
-
-
-def _nvidia_buses_by_minor(driver: str) -> dict[str, str]:
-    found: dict[str, str] = {}
-    for entry in sorted(os.listdir(driver)) if os.path.isdir(driver) else []:
-        try:
-            with open(os.path.join(driver, entry, "information")) as f:
-                for line in f:
-                    key, _, value = line.partition(":")
-                    if key.strip() == "Device Minor":
-                        found[value.strip()] = entry
-        except OSError:
-            continue
-    return found
-
-
-def _driver_library_dirs(library_path: str | None, ld_conf_dir: str) -> list[str]:
-    candidates = [d for d in (os.environ.get("LD_LIBRARY_PATH", "") if library_path is None else library_path).split(":") if d]
-    for name in sorted(os.listdir(ld_conf_dir)) if os.path.isdir(ld_conf_dir) else []:
-        try:
-            with open(os.path.join(ld_conf_dir, name)) as f:
-                candidates += [line.split("#", 1)[0].strip() for line in f if line.strip().startswith("/")]
-        except OSError:
-            continue
-    found = []
-    for directory in candidates:
-        directory = os.path.realpath(directory)
-        if directory in found or _under_system(directory) or not os.path.isdir(directory):
-            continue
-        try:
-            names = os.listdir(directory)
-        except OSError:
-            continue
-        if any(n.startswith(("libcuda.so", "libnvidia-")) for n in names):
-            found.append(directory)
-    return found
 
 
 def bwrap_argv(
@@ -405,8 +287,9 @@ class BwrapSandbox(ProcessSandbox):
         spec = dataclasses.replace(spec, confinement=dataclasses.replace(spec.confinement, view=None, ipc=()))
         info_r, info_w = os.pipe2(os.O_CLOEXEC)
         block_r, block_w = os.pipe2(os.O_CLOEXEC)
+        paths = gpu_binds(gpus, bound=_under_system)
         argv = bwrap_argv(self.bwrap, spec, python=self.python, tmp_mb=self.tmp_mb, gpu_nodes=nodes,
-                          gpu_paths=gpu_binds(gpus), info_fd=info_w, block_fd=block_r)
+                          gpu_paths=paths, info_fd=info_w, block_fd=block_r)
         options = popen_options(spec)
         options["pass_fds"] = (*spec.pass_fds, info_w, block_r)
         try:

@@ -161,8 +161,9 @@ def resource_limits(limits: Limits, *, privileged: bool, process_base: int = 0) 
     RLIMIT_CPU's soft limit starts at the start-up budget (``Limits.startup_cpu_budget_s``)
     and the worker moves it before each call to the CPU used so far plus the call's budget
     (``worker_main``); its hard limit stays unlimited (or the user's), because lowering a
-    hard limit is final and a per-worker cap would end a long-lived worker. RLIMIT_NPROC counts every task of the real uid, so without a private uid it is
-    ``process_base`` (the tasks the user already runs) plus the allowance. GPU workers get
+    hard limit is final and a per-worker cap would end a long-lived worker. RLIMIT_NPROC
+    counts every task of the real uid, so without a private uid it is ``process_base``
+    (the tasks the user already runs) plus the allowance. GPU workers get
     RLIMIT_DATA instead of RLIMIT_AS, because CUDA reserves tens of GB of address space it
     never touches. Without privilege, limits are clamped to the current hard limits, which
     cannot be raised.

@@ -38,7 +38,8 @@ from sandbox.reaper import pid_alive
 from sandbox.api import CandidateFailure, FailureKind, Limits, SandboxError, SandboxInfo
 from sandbox.channel import Channel, OutputCapture, WorkerExited
 from sandbox.docker_image import default_image
-from sandbox.process import ProcessWorker, encode_source
+from sandbox.process import encode_source
+from sandbox.process_worker import ProcessWorker
 from sandbox.uids import UidPool
 from sandbox.workspace import RUNTIME_DIR, Workspace
 

@@ -163,9 +163,9 @@ class ViewPlan:
     @classmethod
     def from_json(cls, data: list) -> "ViewPlan":
         covers, keep, readonly, scratch_root, scratch_flags, tmp_mb = data
-        return cls(
-            tuple((p, m) for p, m in covers), tuple(keep), tuple((p, f) for p, f in readonly), scratch_root, scratch_flags, tmp_mb
-        )
+        covers = tuple((path, mode) for path, mode in covers)
+        readonly = tuple((point, flags) for point, flags in readonly)
+        return cls(covers, tuple(keep), readonly, scratch_root, scratch_flags, tmp_mb)
 
 
 def plan_view(scratch_root: str, python_dirs: Iterable[str], hidden: Iterable[str] = (), *, tmp_mb: int = 64) -> ViewPlan:
@@ -214,7 +214,8 @@ def prepare(plan: ViewPlan) -> None:
         for path, fd in keep:
             os.makedirs(path, mode=0o755, exist_ok=True)
             syscalls.mount(f"/proc/self/fd/{fd}".encode(), path.encode(), None, syscalls.MS_BIND | syscalls.MS_REC, None)
-            syscalls.mount(None, path.encode(), None, syscalls.MS_REMOUNT | syscalls.MS_BIND | syscalls.MS_RDONLY | private, None)
+            readonly = syscalls.MS_REMOUNT | syscalls.MS_BIND | syscalls.MS_RDONLY | private
+            syscalls.mount(None, path.encode(), None, readonly, None)
             os.close(fd)
     finally:
         os.umask(umask)

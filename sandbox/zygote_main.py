@@ -166,7 +166,8 @@ class _Zygote:
         os.umask(0o077)
         confinement = _confinement(self.confine, request["confinement"])
         confinement.enter_scratch(request["cwd"])  # needs a descriptor of the spare's, closed below
-        high = [fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 6) for fd in (*fds[:3], job.fileno())]  # the dup2s cannot clobber them
+        # above 0-5, so the dup2s below cannot clobber them
+        high = [fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 6) for fd in (*fds[:3], job.fileno())]
         devnull = os.open(os.devnull, os.O_RDONLY)
         for target, fd in ((0, devnull), (1, high[2]), (2, high[2]), (3, high[0]), (4, high[1]), (5, high[3])):
             os.dup2(fd, target, inheritable=target < 3)
@@ -192,7 +193,8 @@ class _Zygote:
 def _plan_key(request: dict) -> str:
     """What the job-independent half depends on: a spare prepared for another plan is discarded."""
     spec, isolate = request["confinement"], request.get("isolate") or {}
-    return json.dumps([spec["privileged"], spec["exposures"], spec["view"], bool(spec["ipc"]), bool(isolate), isolate.get("tmp_mb")])
+    shared = [spec["privileged"], spec["exposures"], spec["view"], bool(spec["ipc"])]
+    return json.dumps([*shared, bool(isolate), isolate.get("tmp_mb")])
 
 
 def _confinement(confine, spec: dict):

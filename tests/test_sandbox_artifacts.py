@@ -6,7 +6,6 @@ backend variant serves all tensor tests of this module.
 
 from __future__ import annotations
 
-import dataclasses
 import os
 
 import pytest
