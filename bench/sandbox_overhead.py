@@ -80,6 +80,13 @@ def make_sandbox(name: str):
         if sandbox._warm() is None:
             raise RuntimeError(f"zygote unavailable: {sandbox.zygote_error}")
         print(f"  {name}: zygote started in {1000 * (time.perf_counter() - started):.0f} ms (numpy preloaded)")
+    try:  # installed is not working: a backend that cannot start a worker here is reported, not measured
+        with sandbox.start(PLAIN_SOURCE, LIMITS) as worker:
+            worker.call("f", 1)
+    except Exception as exc:
+        if hasattr(sandbox, "close"):
+            sandbox.close()
+        raise RuntimeError(f"a worker does not start: {exc}") from None
     return sandbox
 
 
@@ -172,6 +179,8 @@ def main(argv: list[str] | None = None) -> int:
         try:
             lines.append(row(name, _repeat(sandbox_start(sandbox, NUMPY_SOURCE), starts),
                              _repeat(sandbox_start(sandbox, PLAIN_SOURCE), starts), sandbox_calls(sandbox, args.calls)))
+        except Exception as exc:  # one failing backend must not hide the others' figures
+            lines.append(f"{name:<14} failed: {type(exc).__name__}: {str(exc).splitlines()[0][:120]}")
         finally:
             if hasattr(sandbox, "close"):
                 sandbox.close()

@@ -6,8 +6,12 @@ Backends, by the name ``--sandbox`` and ``[run] sandbox`` take:
   ``process`` with a warning that says what is lost and how to get bwrap;
 * ``bwrap``: the process backend inside bubblewrap (read-only system view, private
   tmpfs, own pid/net/IPC namespaces; ``sandbox.bwrap``); an error where it cannot run;
-* ``process``: a confined child process (``sandbox.process``);
+* ``process``: a confined child process (``sandbox.process``; its private filesystem view
+  is ``sandbox.mounts``);
 * ``docker``: a container per worker through the docker SDK (``sandbox.docker_backend``).
+
+Every backend's worker runs ``sandbox.worker_main``, which installs ``sandbox.seccomp``
+before the candidate's code, speaks ``sandbox.wire`` frames and moves its CPU limit per call.
 
 ``warm`` (process, bwrap): workers are forked from a zygote that has imported ``preload``
 (``sandbox.zygote``), with the same confinement applied after the fork; where the zygote
@@ -25,6 +29,7 @@ from typing import Sequence
 
 from sandbox.api import (
     DEFAULT_PRELOAD,
+    PER_CALL_LIMITS,
     CallStats,
     CandidateFailure,
     FailureKind,
@@ -116,6 +121,7 @@ __all__ = [
     "CandidateFailure",
     "DEFAULT_PRELOAD",
     "FailureKind",
+    "PER_CALL_LIMITS",
     "Limits",
     "Sandbox",
     "SandboxError",

@@ -14,32 +14,46 @@ have: a filesystem view built from nothing. The worker sees
   sockets of other services. Own network, IPC, UTS, cgroup and user namespaces; nested
   user namespaces disabled; a new terminal session (no TIOCSTI into the caller's tty).
 
-GPU: the device nodes of ``limits.gpu_devices`` (and the driver's control nodes) are bound
-in, no others; ``CUDA_VISIBLE_DEVICES`` names the same devices.
+Writes anywhere else fail: the root and ``/dev`` bubblewrap builds (unbounded tmpfs the worker's
+uid would own) are remounted read-only once set up; device nodes stay usable.
+The IPC namespace bubblewrap makes is capped like the process backend's (``confine.ipc_sysctls``)
+by the trusted side (``cap_ipc_namespace``) while bubblewrap waits (``--block-fd``) before
+running the worker; that needs root, so without it the namespace is private but uncapped.
+
+GPU (only when ``limits.gpu_devices`` is set): what ``sandbox.gpu`` lists for those devices
+(their device nodes and the driver's control nodes, their sysfs entries, the driver's
+libraries outside ``/usr``), no others; ``/proc/driver/nvidia`` is in the worker's own /proc.
+``CUDA_VISIBLE_DEVICES`` names the same devices.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import fcntl
+import json
 import os
+import select
 import shutil
-import site
+import struct
 import subprocess
-import sys
+import time
 import weakref
 from typing import Any, Iterable
 
+from sandbox import syscalls
 from sandbox.api import CandidateFailure, Limits, SandboxError, SandboxInfo
-from sandbox.process import LaunchSpec, ProcessSandbox, popen_options
+from sandbox.confine import interpreter_dirs
+from sandbox.gpu import gpu_binds, gpu_device_nodes
+from sandbox.process import LaunchError, LaunchSpec, ProcessSandbox, popen_options
 from sandbox.zygote import WarmProcessSandbox, owned_temp_dir
 
 #: Top-level system directories shown read-only (symlinks, as on merged-usr systems, are recreated).
 SYSTEM_DIRS = ("usr", "bin", "sbin", "lib", "lib32", "lib64", "libx32")
 #: Files and folders of /etc a Python worker may need; the rest of /etc stays hidden.
 ETC_ENTRIES = ("ld.so.cache", "ld.so.conf", "ld.so.conf.d", "alternatives", "localtime", "nsswitch.conf", "passwd", "group")
-#: NVIDIA control nodes every CUDA process opens, bound only when a GPU is assigned.
-GPU_CONTROL_NODES = ("/dev/nvidiactl", "/dev/nvidia-uvm", "/dev/nvidia-uvm-tools", "/dev/nvidia-modeset")
 _MB = 1 << 20
+_NS_GET_USERNS = 0xB701  # ioctl: a descriptor of the user namespace owning a namespace
+_NS_GET_OWNER_UID = 0xB704  # ioctl: the uid that created a user namespace
 
 
 def find_bwrap() -> str | None:
@@ -74,13 +88,8 @@ def _probe() -> str:
 
 
 def python_dirs(python: str) -> list[str]:
-    """Directories a worker interpreter needs readable: its prefixes, its binary's folder, site-packages."""
-    candidates = {os.path.dirname(os.path.realpath(python)), os.path.dirname(os.path.abspath(python))}
-    if os.path.realpath(python) == os.path.realpath(sys.executable):
-        candidates |= {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix, *site.getsitepackages()}
-    dirs = sorted({os.path.realpath(p) for p in candidates if os.path.isdir(p)} | {os.path.abspath(p) for p in candidates if os.path.isdir(p)})
-    dirs = [d for d in dirs if not _under_system(d)]
-    return [d for d in dirs if not any(d != o and d.startswith(o.rstrip("/") + "/") for o in dirs)]
+    """Directories a worker interpreter needs readable, outside the system dirs bound anyway."""
+    return [d for d in interpreter_dirs(python) if not _under_system(d)]
 
 
 def system_view() -> list[str]:
@@ -127,46 +136,6 @@ def _under_system(path: str) -> bool:
     return any(path == f"/{name}" or path.startswith(f"/{name}/") for name in SYSTEM_DIRS)
 
 
-def gpu_device_nodes(devices: Iterable[str], *, dev: str = "/dev", driver: str = "/proc/driver/nvidia/gpus") -> list[str]:
-    """``/dev/nvidiaN`` for each assigned device (an index, or a UUID the driver lists), plus control nodes.
-
-    A UUID is resolved through the driver's ``<driver>/*/information`` (its "Device Minor").
-    Raises SandboxError for a device that resolves to no node: binding a guess could hand
-    the candidate a GPU it was not assigned, and binding none would fail obscurely later.
-    """
-    devices = list(devices)
-    if not devices:
-        return []
-    by_uuid = _nvidia_minors_by_uuid(driver)
-    nodes = []
-    for device in devices:
-        minor = device if device.isdigit() else by_uuid.get(device)
-        if minor is None:
-            raise SandboxError(f"GPU {device!r} is neither an index nor a UUID listed in {driver}")
-        node = os.path.join(dev, f"nvidia{minor}")
-        if not os.path.exists(node):
-            raise SandboxError(f"GPU {device!r} was assigned but {node} does not exist on this machine")
-        nodes.append(node)
-    controls = (os.path.join(dev, os.path.basename(node)) for node in GPU_CONTROL_NODES)
-    return nodes + [node for node in controls if os.path.exists(node)]
-
-
-def _nvidia_minors_by_uuid(driver: str) -> dict[str, str]:
-    found: dict[str, str] = {}
-    for entry in sorted(os.listdir(driver)) if os.path.isdir(driver) else []:
-        fields: dict[str, str] = {}
-        try:
-            with open(os.path.join(driver, entry, "information")) as f:
-                for line in f:
-                    key, _, value = line.partition(":")
-                    fields[key.strip()] = value.strip()
-        except OSError:
-            continue
-        if "GPU UUID" in fields and "Device Minor" in fields:
-            found[fields["GPU UUID"]] = fields["Device Minor"]
-    return found
-
-
 def bwrap_argv(
     bwrap: str,
     spec: LaunchSpec,
@@ -174,12 +143,17 @@ def bwrap_argv(
     python: str,
     tmp_mb: int,
     gpu_nodes: Iterable[str] = (),
+    gpu_paths: Iterable[str] = (),
+    info_fd: int | None = None,
+    block_fd: int | None = None,
 ) -> list[str]:
     """The full command line: bubblewrap's options, then the worker's own argv.
 
     Pure (reads only the filesystem layout), so the mount plan can be unit-tested. The
     scratch dir ``spec.cwd`` keeps its host path, so the paths in the worker's argv and
-    environment stay valid inside.
+    environment stay valid inside. ``gpu_paths``: ``gpu_binds`` options; ``info_fd`` and
+    ``block_fd``: bubblewrap reports its child's pid on the first and waits for a byte on
+    the second before running the worker (``BwrapSandbox.launch`` caps IPC meanwhile).
     """
     scratch = spec.cwd
     argv = [bwrap, "--unshare-all", "--unshare-user", "--disable-userns", "--die-with-parent", "--new-session"]
@@ -194,8 +168,91 @@ def bwrap_argv(
     argv += ["--ro-bind", runtime, runtime, "--perms", "0700", "--dir", os.path.join(scratch, "tmp")]
     for node in gpu_nodes:
         argv += ["--dev-bind", node, node]
+    argv += list(gpu_paths)
+    argv += ["--remount-ro", "/", "--remount-ro", "/dev"]  # tmpfs bubblewrap built (unbounded): sealed
+    if info_fd is not None:
+        argv += ["--info-fd", str(info_fd)]
+    if block_fd is not None:
+        argv += ["--block-fd", str(block_fd)]
     argv += ["--chdir", scratch, "--"]
     return argv + list(spec.argv)
+
+
+def _read_child_pid(fd: int, deadline: float) -> int:
+    """The ``child-pid`` of bubblewrap's ``--info-fd`` report (it closes the fd after writing)."""
+    data = b""
+    while True:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0 or not select.select([fd], [], [], remaining)[0]:
+            raise TimeoutError("no report on --info-fd in time")
+        chunk = os.read(fd, 4096)
+        if not chunk:
+            break
+        data += chunk
+    try:
+        return int(json.loads(data)["child-pid"])
+    except (ValueError, KeyError, TypeError):
+        raise OSError(f"bubblewrap exited before reporting its child ({data[:200]!r})") from None
+
+
+def cap_ipc_namespace(pid: int, settings: Iterable[tuple[str, str]]) -> None:
+    """Write ``settings`` (``/proc/sys`` paths and values) in the IPC namespace of ``pid``.
+
+    Done by a short-lived forked helper (joining a user namespace needs a single-threaded
+    process, which the trusted side is not) that, like ``preexec``, runs only system calls
+    prepared here. The kernel lets only the IPC namespace's root change its sysctls: the
+    uid that its user namespace maps to 0 once bubblewrap has written the map (the
+    namespace's owner, the worker's uid), global root before. So the helper tries as root
+    first and then as the owner, inside the owner's user namespace; the map is only ever
+    written once, so one of the two holds. Needs root. Refuses a pid in the trusted side's
+    own IPC namespace (the host's limits are not ours). Raises OSError with the reason.
+    """
+    ipc = os.open(f"/proc/{pid}/ns/ipc", os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        if os.fstat(ipc).st_ino == os.stat("/proc/self/ns/ipc").st_ino:
+            raise OSError(f"pid {pid} shares the trusted side's IPC namespace: refusing to change the host's limits")
+        user = fcntl.ioctl(ipc, _NS_GET_USERNS)  # the user namespace that owns it (bubblewrap may nest another)
+        try:
+            owner = struct.unpack("I", fcntl.ioctl(user, _NS_GET_OWNER_UID, bytes(4)))[0]
+            writes = [(f"/proc/sys/{name}", value.encode()) for name, value in settings]
+            reason = _write_in(ipc, None, 0, writes)
+            if reason:
+                reason = _write_in(ipc, user, owner, writes)
+        finally:
+            os.close(user)
+    finally:
+        os.close(ipc)
+    if reason:
+        raise OSError(f"could not cap the IPC namespace of pid {pid}: {reason}")
+
+
+def _write_in(ipc: int, user: int | None, euid: int, writes: list[tuple[str, bytes]]) -> str:
+    """In a forked helper: become ``euid``, join ``user`` (if given) and ``ipc``, write; '' or why not."""
+    report_r, report_w = os.pipe2(os.O_CLOEXEC)
+    helper = os.fork()
+    if helper == 0:  # pragma: no cover - runs in the forked helper
+        code = 1
+        try:
+            if user is not None:
+                os.setresuid(-1, euid, -1)  # the owner holds every capability in its user namespace
+                syscalls.setns(user, syscalls.CLONE_NEWUSER)
+            syscalls.setns(ipc, syscalls.CLONE_NEWIPC)
+            for path, value in writes:
+                fd = os.open(path, os.O_WRONLY)
+                os.write(fd, value)
+                os.close(fd)
+            code = 0
+        except BaseException as exc:
+            os.write(report_w, str(exc).encode(errors="replace")[:1000])
+        finally:
+            os._exit(code)
+    os.close(report_w)
+    try:
+        reason = os.read(report_r, 1000).decode(errors="replace")
+    finally:
+        os.close(report_r)
+    _, status = os.waitpid(helper, 0)
+    return "" if status == 0 else reason or f"wait status {status}"
 
 
 class BwrapProcess(subprocess.Popen):
@@ -213,6 +270,7 @@ class BwrapSandbox(ProcessSandbox):
     """Starts process-backend workers inside bubblewrap (see the module docstring)."""
 
     name = "bwrap"
+    private_view = False  # bubblewrap builds the view from nothing
 
     def __init__(self, *, bwrap: str | None = None, tmp_mb: int = 64, **kwargs: Any) -> None:
         super().__init__(**kwargs)  # type: ignore[arg-type]
@@ -223,10 +281,39 @@ class BwrapSandbox(ProcessSandbox):
     def launch(self, spec: LaunchSpec) -> subprocess.Popen[bytes]:
         if self.bwrap is None:
             raise SandboxError("bubblewrap (bwrap) is not installed: apt-get install -y bubblewrap")
-        gpus = spec.env.get("CUDA_VISIBLE_DEVICES", "")
-        nodes = gpu_device_nodes([d for d in gpus.split(",") if d])
-        argv = bwrap_argv(self.bwrap, spec, python=self.python, tmp_mb=self.tmp_mb, gpu_nodes=nodes)
-        return BwrapProcess(argv, **popen_options(spec))
+        gpus = [d for d in spec.env.get("CUDA_VISIBLE_DEVICES", "").split(",") if d]
+        nodes = gpu_device_nodes(gpus)
+        ipc = spec.confinement.ipc if self.privileged else ()
+        spec = dataclasses.replace(spec, confinement=dataclasses.replace(spec.confinement, view=None, ipc=()))
+        info_r, info_w = os.pipe2(os.O_CLOEXEC)
+        block_r, block_w = os.pipe2(os.O_CLOEXEC)
+        paths = gpu_binds(gpus, bound=_under_system)
+        argv = bwrap_argv(self.bwrap, spec, python=self.python, tmp_mb=self.tmp_mb, gpu_nodes=nodes,
+                          gpu_paths=paths, info_fd=info_w, block_fd=block_r)
+        options = popen_options(spec)
+        options["pass_fds"] = (*spec.pass_fds, info_w, block_r)
+        try:
+            proc = BwrapProcess(argv, **options)
+        except BaseException:
+            os.close(info_r)
+            os.close(block_w)
+            raise
+        finally:
+            os.close(info_w)
+            os.close(block_r)
+        try:
+            child = _read_child_pid(info_r, time.monotonic() + spec.limits.startup_timeout_s)
+            if ipc:
+                cap_ipc_namespace(child, ipc)
+            os.write(block_w, b"1")
+        except BaseException as exc:
+            proc.kill()
+            proc.wait()
+            raise LaunchError(f"bubblewrap did not set up the sandbox: {exc}") from None
+        finally:
+            os.close(info_r)
+            os.close(block_w)
+        return proc
 
     def info(self) -> SandboxInfo:
         base = super().info()
@@ -234,6 +321,7 @@ class BwrapSandbox(ProcessSandbox):
             "read-only system view; home, repository, run directory and database not mounted",
             "private size-capped tmpfs for scratch, /tmp and /dev/shm",
             "own pid, network, IPC, UTS and user namespaces; nested user namespaces disabled",
+            "read-only root; IPC namespace capped (as root)",
         )
         available = self.bwrap is not None and base.available
         reason = "" if available else "bubblewrap (bwrap) is not installed: apt-get install -y bubblewrap"

@@ -10,7 +10,9 @@ the reply pipe open (so no EOF ever arrives). All fds are non-blocking; nothing 
 blocks past the deadline.
 
 Everything read from the worker is untrusted: frame sizes are checked against
-``max_message_bytes`` before allocating, and output beyond its cap is counted, not kept.
+``max_message_bytes`` and header sizes against ``max_header_bytes`` before allocating (the
+JSON parser cannot be interrupted, so the header it may be given is kept small), and output
+beyond its cap is counted, not kept.
 """
 
 from __future__ import annotations
@@ -69,13 +71,22 @@ class Channel:
     """Request/reply over a worker's pipes; the fds are owned (and closed) by the channel."""
 
     def __init__(
-        self, *, pid: int, request_fd: int, reply_fd: int, output_fd: int, max_message_bytes: int, output: OutputCapture
+        self,
+        *,
+        pid: int,
+        request_fd: int,
+        reply_fd: int,
+        output_fd: int,
+        max_message_bytes: int,
+        output: OutputCapture,
+        max_header_bytes: int | None = None,
     ) -> None:
         self.pid = pid
         self.request_fd = request_fd
         self.reply_fd = reply_fd
         self.output_fd: int | None = output_fd
         self.max_message_bytes = max_message_bytes
+        self.max_header_bytes = max_header_bytes
         self.output = output
         self.exited = False
         for fd in (request_fd, reply_fd, output_fd):
@@ -110,7 +121,8 @@ class Channel:
         """Wait until ``deadline`` (monotonic) for one reply frame, draining output meanwhile.
 
         Raises ChannelTimeout, WorkerExited, OutputFlood, ProtocolError, or wire.WireError
-        (wire.MessageTooLarge for an oversized frame).
+        (wire.MessageTooLarge for an oversized frame, wire.HeaderRefused for a header over
+        its cap or failing the structural check).
         """
         readable = bool(self._pending)
         while True:
@@ -199,7 +211,7 @@ class Channel:
                     self._pending += chunk
                     continue
                 prefix = self._pending[: wire.PREFIX.size]
-                self._header_len, data_len = wire.parse_prefix(prefix, self.max_message_bytes)
+                self._header_len, data_len = wire.parse_prefix(prefix, self.max_message_bytes, self.max_header_bytes)
                 size = self._header_len + data_len
                 start = wire.PREFIX.size
                 self._got = min(size, len(self._pending) - start)
@@ -216,7 +228,7 @@ class Channel:
                 self._got += n
                 continue
             body, self._body = self._body, None
-            return wire.decode_body(body, self._header_len)
+            return wire.decode_body(body, self._header_len, name="result")
 
     @staticmethod
     def _read(fd: int, size: int) -> bytes | None:

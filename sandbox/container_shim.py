@@ -7,7 +7,7 @@ sockets in the bind-mounted ``IPC_DIR``: ``output.sock`` becomes stdout and stde
 ``worker_main.py``). Then the resource limits are set (lowering needs no privilege) and
 the worker program replaces this one, so no code of ours runs beside the candidate.
 
-Usage: ``container_shim.py IPC_DIR RLIMITS_JSON MODULE MAX_REQUEST_BYTES``.
+Usage: ``container_shim.py IPC_DIR RLIMITS_JSON MODULE MAX_REQUEST_BYTES MAX_REPLY_HEADER_BYTES``.
 """
 
 import json
@@ -20,7 +20,7 @@ PROTOCOL_FD = 3
 
 
 def main(argv):
-    ipc_dir, rlimits, module, max_request = argv
+    ipc_dir, rlimits, module, max_request, max_header = argv
     output = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     output.connect(os.path.join(ipc_dir, "output.sock"))
     os.dup2(output.fileno(), 1)
@@ -38,7 +38,7 @@ def main(argv):
     for which, soft, hard in json.loads(rlimits):
         resource.setrlimit(which, (soft, hard))
     fd = str(PROTOCOL_FD)
-    worker = ["/sandbox/worker_main.py", fd, fd, f"/sandbox/{module}.py", module, max_request]
+    worker = ["/sandbox/worker_main.py", fd, fd, f"/sandbox/{module}.py", module, max_request, max_header]
     os.execv(sys.executable, [sys.executable, "-S", "-P", "-B", "-X", "faulthandler", *worker])
 
 

@@ -5,7 +5,8 @@ bind-mounted read-only with the candidate's source at ``/sandbox``) from an imag
 only Debian's python3 and numpy (``sandbox.docker_image``). Confinement:
 
 * no network (``network_mode="none"``), read-only root filesystem, a size-capped private
-  tmpfs as scratch (cwd, HOME, TMPDIR) and ``/tmp``, private IPC and pid namespaces;
+  tmpfs as scratch (cwd, HOME, TMPDIR) and ``/tmp``, private pid namespace, private IPC
+  namespace capped like the other backends' (``confine.ipc_sysctls``, as docker sysctls);
 * all capabilities dropped, no-new-privileges, the worker's private uid (root) or the
   caller's (otherwise), never root in the container;
 * cgroup memory (swap included) and pids limits, plus the process backend's rlimits set by
@@ -37,7 +38,8 @@ from sandbox.reaper import pid_alive
 from sandbox.api import CandidateFailure, FailureKind, Limits, SandboxError, SandboxInfo
 from sandbox.channel import Channel, OutputCapture, WorkerExited
 from sandbox.docker_image import default_image
-from sandbox.process import ProcessWorker, encode_source
+from sandbox.process import encode_source
+from sandbox.process_worker import ProcessWorker
 from sandbox.uids import UidPool
 from sandbox.workspace import RUNTIME_DIR, Workspace
 
@@ -135,7 +137,7 @@ class DockerSandbox:
         for path in (ipc, os.path.join(runtime, "container_shim.py")):
             os.chown(path, uid, gid)
         rlimits = confine.resource_limits(limits, privileged=self.privileged)
-        max_message = limits.max_message_mb * _MB
+        max_message = limits.max_message_bytes
         client = self.client()
         workspace.container = self._create(client, limits, uid, gid, runtime, ipc, rlimits, module_name, max_message, extra_env)
         workspace.container.start()
@@ -152,6 +154,7 @@ class DockerSandbox:
             reply_fd=os.dup(streams["protocol"].fileno()),
             output_fd=os.dup(streams["output"].fileno()),
             max_message_bytes=max_message,
+            max_header_bytes=limits.max_header_bytes,
             output=OutputCapture(limits.max_output_bytes),
         )
         for stream in streams.values():
@@ -164,7 +167,10 @@ class DockerSandbox:
                 module_name: str, max_message: int, extra_env: Mapping[str, str] | None) -> Any:
         import docker
 
-        command = ["python3", "-S", "-B", "/sandbox/container_shim.py", "/ipc", json.dumps(rlimits), module_name, str(max_message)]
+        command = [
+            "python3", "-S", "-B", "/sandbox/container_shim.py", "/ipc", json.dumps(rlimits), module_name,
+            str(max_message), str(limits.max_header_bytes),
+        ]
         memory = f"{limits.memory_mb}m"
         try:
             return client.containers.create(
@@ -178,6 +184,7 @@ class DockerSandbox:
                 read_only=True,
                 init=True,
                 ipc_mode="private",
+                sysctls={name.replace("/", "."): value for name, value in confine.ipc_sysctls(limits)},
                 mem_limit=memory,
                 memswap_limit=memory,
                 pids_limit=limits.max_processes + 8,  # + docker's init and the shim's moments
@@ -202,7 +209,8 @@ class DockerSandbox:
         protections = (
             "environment built from an allow-list (no API keys)",
             "no network; read-only root; private size-capped tmpfs scratch",
-            "own pid and IPC namespaces; all capabilities dropped; no-new-privileges; unprivileged uid",
+            "own pid and IPC namespaces (IPC capped); all capabilities dropped; no-new-privileges; unprivileged uid",
+            "seccomp filter: no new namespaces, keyrings, ptrace or bpf (on top of docker's)",
             "cgroup memory and pids limits plus rlimits; container killed and removed on close",
             "GPU: only the assigned devices (device request)",
         )
@@ -322,7 +330,7 @@ def remove_orphans(client: Any) -> int:
     """
     host = socket.gethostname()
     removed = 0
-    for container in client.containers.list(all=True, filters={"label": _LABEL}):
+    for container in client.containers.list(all=True, filters={"label": _LABEL}, ignore_removed=True):
         owner_host, _, pid = container.labels.get(_OWNER, "").rpartition(":")
         if owner_host != host or not pid.isdigit() or pid_alive(int(pid)):
             continue

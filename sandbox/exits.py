@@ -11,28 +11,30 @@ import os
 import signal
 from typing import Any
 
-from sandbox.api import FailureKind, Limits
+from sandbox.api import FailureKind
 
 _MEMORY_WORDS = ("MemoryError", "Cannot allocate memory", "out of memory", "std::bad_alloc")
 
 
-def classify_exit(status: int | None, usage: Any, tail: str, limits: Limits, what: str) -> tuple[FailureKind, str]:
+def classify_exit(
+    status: int | None, usage: Any, tail: str, what: str, *, memory_mb: int, cpu_budget_s: float
+) -> tuple[FailureKind, str]:
     """Why a worker died on its own, from its wait status, rusage and last output.
 
-    TIMEOUT: SIGXCPU, or SIGKILL with the CPU time at the limit (RLIMIT_CPU's hard limit,
-    when the candidate ignored SIGXCPU). MEMORY: the last output mentions an allocation
-    failure, or SIGKILL at 90% of the memory limit resident (an OOM killer). CRASH: the rest.
+    TIMEOUT: SIGXCPU, which RLIMIT_CPU's soft limit sends once the call has used its CPU
+    budget ``cpu_budget_s`` (the hard limit is unlimited, so a candidate that ignores
+    SIGXCPU runs on until its wall-clock timeout). MEMORY: the last output mentions an
+    allocation failure, or SIGKILL at 90% of the memory limit resident (an OOM killer).
+    CRASH: the rest.
     """
-    cpu_s = usage.ru_utime + usage.ru_stime if usage is not None else 0.0
-    cpu_limit = limits.effective_cpu_s()
     mentions_memory = any(word in tail for word in _MEMORY_WORDS)
     if status is not None and os.WIFSIGNALED(status):
         sig = os.WTERMSIG(status)
         name = _signal_name(sig)
-        if sig == signal.SIGXCPU or (sig == signal.SIGKILL and cpu_s >= cpu_limit - 0.5):
-            return FailureKind.TIMEOUT, f"the worker used up its CPU-time limit of {cpu_limit} s during {what}"
+        if sig == signal.SIGXCPU:
+            return FailureKind.TIMEOUT, f"the worker used up its CPU-time limit of {cpu_budget_s:g} s during {what}"
         resident_mb = usage.ru_maxrss / 1024 if usage is not None else 0.0
-        if mentions_memory or (sig == signal.SIGKILL and resident_mb >= 0.9 * limits.memory_mb):
+        if mentions_memory or (sig == signal.SIGKILL and resident_mb >= 0.9 * memory_mb):
             return FailureKind.MEMORY, f"the worker was killed by {name}, out of memory, during {what}"
         return FailureKind.CRASH, f"the worker was killed by signal {name} during {what}"
     code = os.waitstatus_to_exitcode(status) if status is not None else "unknown"

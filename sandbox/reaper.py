@@ -15,18 +15,23 @@ stronger sweep:
   subreaper flag: the weaker, documented guarantee of running without root.
 
 Zombies count as gone: they hold no memory or files and vanish when their parent reaps them.
+
+What a private uid may leave outside processes is removed at release too: its entries in
+the world-writable directories (``remove_files_of_uid``; the process backend's workers
+normally write those only in private tmpfs, see ``sandbox.mounts``) and its SysV IPC objects
+in the host's IPC namespace (``remove_ipc_of_uid``; normally each worker has its own).
 """
 
 from __future__ import annotations
 
+import ctypes
 import os
 import shutil
 import signal
 import stat
 import time
+from typing import Iterable
 
-#: World-writable directories a candidate can write outside its scratch dir.
-SHARED_TMP_DIRS = ("/tmp", "/var/tmp", "/dev/shm")
 _DEAD_STATES = frozenset("ZX")
 _STOPPED_STATES = frozenset("Tt") | _DEAD_STATES
 
@@ -170,11 +175,11 @@ def _signal(pid: int, sig: int) -> None:
         pass  # already gone, or a zombie we may not signal
 
 
-def remove_files_of_uid(uid: int, dirs: tuple[str, ...] = SHARED_TMP_DIRS) -> None:
-    """Delete top-level entries owned by ``uid`` in the shared temp dirs.
+def remove_files_of_uid(uid: int, dirs: Iterable[str]) -> None:
+    """Delete top-level entries owned by ``uid`` in the world-writable directories ``dirs``.
 
-    Only the worker's uid can have created them (the directories are sticky and nobody else
-    runs as that uid), so everything below such an entry is the candidate's too.
+    Only the worker's uid can have created them (nobody else runs as that uid), so
+    everything below such an entry is the candidate's too.
     """
     for directory in dirs:
         try:
@@ -213,3 +218,31 @@ def remove_tree(path: str) -> None:
             if not os.path.islink(full):
                 os.chmod(full, 0o700)
     shutil.rmtree(path)
+
+
+_IPC = (("shm", "shmid", "shmctl"), ("sem", "semid", "semctl"), ("msg", "msqid", "msgctl"))
+_IPC_RMID = 0
+
+
+def remove_ipc_of_uid(uid: int, sysvipc: str = "/proc/sysvipc") -> list[str]:
+    """Remove the SysV shared memory segments, semaphore sets and message queues of ``uid``
+    (owner or creator) in this IPC namespace; return what could not be removed."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    failed = []
+    for kind, id_column, call in _IPC:
+        try:
+            with open(os.path.join(sysvipc, kind)) as f:
+                header, *rows = f.read().splitlines()
+        except OSError:
+            continue
+        columns = header.split()
+        for row in rows:
+            fields = dict(zip(columns, row.split()))
+            if uid not in (int(fields.get("uid", -1)), int(fields.get("cuid", -1))):
+                continue
+            ident = int(fields[id_column])
+            function = getattr(libc, call)
+            result = function(ident, 0, _IPC_RMID, None) if kind == "sem" else function(ident, _IPC_RMID, None)
+            if result != 0 and ctypes.get_errno() not in (22, 43):  # EINVAL, EIDRM: already gone
+                failed.append(f"{kind} {ident}")
+    return failed

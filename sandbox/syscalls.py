@@ -1,4 +1,4 @@
-"""Thin ctypes wrappers for the Linux calls Python 3.11's ``os`` lacks: unshare, mount, prctl.
+"""Thin ctypes wrappers for the Linux calls Python 3.11's ``os`` lacks: unshare, setns, mount, prctl, capset.
 
 They are called between fork and exec (``sandbox.confine``), so the C functions are looked up
 once at import, in the parent, and each wrapper does no more than the call and an errno
@@ -17,13 +17,20 @@ CLONE_NEWNS = 0x00020000
 CLONE_NEWUSER = 0x10000000
 CLONE_NEWNET = 0x40000000
 
+CLONE_NEWIPC = 0x08000000
+
 MS_RDONLY = 0x1
 MS_NOSUID = 0x2
 MS_NODEV = 0x4
+MS_NOEXEC = 0x8
 MS_REMOUNT = 0x20
+MS_NOATIME = 0x400
+MS_NODIRATIME = 0x800
 MS_BIND = 0x1000
 MS_REC = 0x4000
 MS_PRIVATE = 0x40000
+MS_RELATIME = 0x200000
+MS_STRICTATIME = 0x1000000
 
 PR_SET_NO_NEW_PRIVS = 38
 PR_SET_CHILD_SUBREAPER = 36
@@ -38,6 +45,12 @@ if AVAILABLE:
     _mount.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulong, ctypes.c_char_p]
     _prctl = _libc.prctl
     _prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong]
+    _setns = _libc.setns
+    _setns.argtypes = [ctypes.c_int, ctypes.c_int]
+    _syscall = _libc.syscall
+    _CAPSET = {"x86_64": 126, "aarch64": 91}.get(os.uname().machine)
+    _CAP_HEADER = (ctypes.c_uint32 * 2)(0x20080522, 0)  # _LINUX_CAPABILITY_VERSION_3, this thread
+    _CAP_NONE = (ctypes.c_uint32 * 6)()  # effective, permitted, inheritable x 2: all zero
 
 
 def _check(result: int, what: str) -> None:
@@ -57,6 +70,24 @@ def mount(source: bytes | None, target: bytes, fstype: bytes | None, flags: int,
     if not AVAILABLE:
         raise OSError(errno.ENOSYS, "mount: not Linux")
     _check(_mount(source, target, fstype, flags, data), f"mount {target.decode(errors='replace')}")
+
+
+def setns(fd: int, nstype: int) -> None:
+    """Move the calling thread into the namespace ``fd`` refers to."""
+    if not AVAILABLE:
+        raise OSError(errno.ENOSYS, "setns: not Linux")
+    _check(_setns(fd, nstype), f"setns({nstype:#x})")
+
+
+def drop_capabilities() -> None:
+    """Clear the calling thread's effective, permitted and inheritable capability sets.
+
+    For a forked (not exec'd) worker inside a user namespace it created, which would
+    otherwise keep every capability in that namespace.
+    """
+    if not AVAILABLE or _CAPSET is None:
+        raise OSError(errno.ENOSYS, "capset: not supported here")
+    _check(_syscall(_CAPSET, _CAP_HEADER, _CAP_NONE), "capset")
 
 
 def prctl(option: int, value: int) -> None:

@@ -5,14 +5,15 @@ process, and the channel (its pipes). ``stop`` kills the worker and everything i
 *before* reaping it (the zombie keeps the pid, and so the process group id, from being
 reused by an unrelated process while ``killpg`` runs), and keeps the wait status and rusage
 for classifying the death. ``release`` also closes the pipes, deletes the scratch dir and
-the uid's leftovers in the shared temp dirs, and returns the uid. The worker's weakref
+the uid's leftovers in the world-writable directories and in SysV IPC (there only should a
+kernel have refused the worker its own mount and IPC namespaces), and returns the uid. The worker's weakref
 finalizer calls ``release``, so it must never refer back to the worker object.
 
 Scratch layout (other backends rely on it)::
 
     <scratch>/             0700, the worker's cwd and HOME, owned by its uid
     <scratch>/tmp/         TMPDIR
-    <scratch>/.sandbox/    worker_main.py, wire.py and <module>.py (the candidate source)
+    <scratch>/.sandbox/    worker_main.py, wire.py, seccomp.py and <module>.py (the candidate source)
 
 The worker program is copied rather than run from the repository, which the worker's uid
 may not be able to read.
@@ -33,7 +34,7 @@ from sandbox.uids import UidLease
 
 RUNTIME_DIR = ".sandbox"
 TMP_DIR = "tmp"
-WORKER_FILES = ("worker_main.py", "wire.py")
+WORKER_FILES = ("worker_main.py", "wire.py", "seccomp.py")
 _HERE = os.path.dirname(os.path.abspath(__file__))
 
 
@@ -46,6 +47,7 @@ class Workspace:
         self.proc: subprocess.Popen[bytes] | None = None
         self.channel: Channel | None = None
         self.survivors: list[int] = []  # pids that outlived SIGKILL
+        self.shared_dirs: tuple[str, ...] = ()  # world-writable directories to sweep for the uid's files
         self._stopped = False
         self._released = False
         self._status: int | None = None
@@ -117,5 +119,6 @@ class Workspace:
         if self.lease is not None:
             if self.survivors:
                 raise SandboxError(f"processes {self.survivors} of sandbox uid {self.lease.uid} survived SIGKILL")
-            reaper.remove_files_of_uid(self.lease.uid)
+            reaper.remove_files_of_uid(self.lease.uid, self.shared_dirs)
+            reaper.remove_ipc_of_uid(self.lease.uid)
             self.lease.release()

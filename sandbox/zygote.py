@@ -35,8 +35,8 @@ from sandbox.api import DEFAULT_PRELOAD, SandboxError
 from sandbox.process import LaunchSpec, ProcessSandbox
 
 _HERE = os.path.dirname(os.path.abspath(__file__))
-_RUNTIME_FILES = ("zygote_main.py", "worker_main.py", "wire.py")
-_RUNTIME_PACKAGE = ("api.py", "syscalls.py", "confine.py")
+_RUNTIME_FILES = ("zygote_main.py", "worker_main.py", "wire.py", "seccomp.py")
+_RUNTIME_PACKAGE = ("api.py", "syscalls.py", "confine.py", "mounts.py", "seccomp.py")
 _PYTHON_FLAGS = ("-S", "-P", "-B")
 _MAX_PACKET = 1 << 20
 _START_TIMEOUT_S = 60.0
@@ -164,6 +164,8 @@ class Zygote:
                 "uid": confinement.uid,
                 "privileged": confinement.privileged,
                 "exposures": [[e.cover, list(e.keep)] for e in confinement.exposures],
+                "view": confinement.view.to_json() if confinement.view is not None else None,
+                "ipc": [list(pair) for pair in confinement.ipc],
             },
         }
         reply, pidfds = self._ask(request, fds)

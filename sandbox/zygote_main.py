@@ -2,7 +2,7 @@
 
 Started by ``sandbox.zygote`` as ``python -S -P -B zygote_main.py CONTROL_FD PRELOAD_JSON``
 from a private runtime folder that holds copies of this file, ``worker_main.py``,
-``wire.py`` and the ``sandbox`` modules the child needs to confine itself (so neither the
+``wire.py``, ``seccomp.py`` and the ``sandbox`` modules the child needs to confine itself (so neither the
 zygote nor its children need to read the repository). It runs no candidate code itself.
 
 Control protocol: a SOCK_SEQPACKET socket, one JSON message per packet, file descriptors
@@ -17,16 +17,18 @@ passed alongside (SCM_RIGHTS).
   side has finished killing its process group;
 * EOF: the zygote exits (it also dies with its parent: PR_SET_PDEATHSIG).
 
-A worker's set-up has two halves. The first (subreaper, namespaces, and for a bwrap zygote
-the private /tmp, /dev/shm and /proc) is the same for every worker of a sandbox, so the
-zygote does it ahead of time in a *spare* child that then waits for its job; the second
-(session, fds 0-4, scratch, environment, rlimits, uid drop, no_new_privs) needs the job.
+A worker's set-up has two halves. The first (subreaper, namespaces, the process backend's
+private filesystem view, and for a bwrap zygote the private /proc) is the same for every
+worker of a sandbox, so the zygote does it ahead of time in a *spare* child that then waits
+for its job; the second (session, fds 0-4, scratch, environment, IPC caps, rlimits, uid
+drop, no_new_privs) needs the job.
 Both halves are exactly what a spawned worker's ``Confinement.preexec`` does.
 """
 
 from __future__ import annotations
 
 import faulthandler
+import fcntl
 import importlib
 import json
 import os
@@ -37,7 +39,6 @@ import traceback
 
 _MAX_PACKET = 1 << 20
 _PR_SET_PDEATHSIG = 1
-_CLONE_NEWIPC = 0x08000000
 _MS_NOEXEC = 0x8
 
 
@@ -50,7 +51,8 @@ def main(argv: list[str]) -> int:
     from sandbox import confine, syscalls
 
     sys.path.remove(runtime)  # the children must not import from here by accident
-    wire = worker_main._load_wire()  # loaded here: a child may be unable to read the runtime dir
+    wire = worker_main.load_module("wire")  # loaded here: a child may be unable to read the runtime dir
+    seccomp = worker_main.load_module("seccomp")
     syscalls.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
     worker_main._add_site_packages()
     preloaded, failed = [], {}
@@ -64,7 +66,7 @@ def main(argv: list[str]) -> int:
     if threads > 1:
         failed["(threads)"] = f"the preloaded modules started {threads - 1} threads; forking them is unsafe"
     control.send(json.dumps({"ready": threads == 1, "preloaded": preloaded, "failed": failed}).encode())
-    zygote = _Zygote(control, worker_main, wire, confine, syscalls)
+    zygote = _Zygote(control, worker_main, (wire, seccomp), confine, syscalls)
     while True:
         message, fds, _, _ = socket.recv_fds(control, _MAX_PACKET, 8)
         if not message:
@@ -81,9 +83,9 @@ def main(argv: list[str]) -> int:
 
 
 class _Zygote:
-    def __init__(self, control: socket.socket, worker_main, wire, confine, syscalls) -> None:
+    def __init__(self, control: socket.socket, worker_main, modules, confine, syscalls) -> None:
         self.control = control
-        self.worker_main, self.wire, self.confine, self.syscalls = worker_main, wire, confine, syscalls
+        self.worker_main, self.modules, self.confine, self.syscalls = worker_main, modules, confine, syscalls
         self.spare: tuple[int, socket.socket, str] | None = None  # pid, its job socket, the plan it prepared
 
     def fork(self, request: dict, fds: list[int]) -> None:
@@ -162,7 +164,10 @@ class _Zygote:
         """The job's half: fds, scratch, environment, limits and uid; then serve the candidate."""
         os.setsid()
         os.umask(0o077)
-        high = [os.dup(fd) for fd in (*fds[:3], job.fileno())]  # above 0-5, so the dup2s cannot clobber them
+        confinement = _confinement(self.confine, request["confinement"])
+        confinement.enter_scratch(request["cwd"])  # needs a descriptor of the spare's, closed below
+        # above 0-5, so the dup2s below cannot clobber them
+        high = [fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 6) for fd in (*fds[:3], job.fileno())]
         devnull = os.open(os.devnull, os.O_RDONLY)
         for target, fd in ((0, devnull), (1, high[2]), (2, high[2]), (3, high[0]), (4, high[1]), (5, high[3])):
             os.dup2(fd, target, inheritable=target < 3)
@@ -173,32 +178,37 @@ class _Zygote:
         spec = request["confinement"]
         if request.get("isolate"):
             _mount_private(self.syscalls, request["isolate"], spec["uid"])
-        os.chdir(request["cwd"])
+        if confinement.view is None:
+            os.chdir(request["cwd"])  # else enter_scratch did
         os.environ.clear()
         os.environ.update(request["env"])
-        _confinement(self.confine, spec).restrict()
+        confinement.restrict()
         os.write(5, b"\1")
         os.close(5)
         for name in [n for n in sys.modules if n == "sandbox" or n.startswith("sandbox.")]:
             del sys.modules[name]  # our runtime copies: the candidate sees the modules a spawned worker sees
-        return self.worker_main.main(["3", "4", *request["worker_args"]], self.wire)
+        return self.worker_main.main(["3", "4", *request["worker_args"]], *self.modules)
 
 
 def _plan_key(request: dict) -> str:
     """What the job-independent half depends on: a spare prepared for another plan is discarded."""
     spec, isolate = request["confinement"], request.get("isolate") or {}
-    return json.dumps([spec["privileged"], spec["exposures"], bool(isolate), isolate.get("tmp_mb")])
+    shared = [spec["privileged"], spec["exposures"], spec["view"], bool(spec["ipc"])]
+    return json.dumps([*shared, bool(isolate), isolate.get("tmp_mb")])
 
 
 def _confinement(confine, spec: dict):
     exposures = tuple(confine.Exposure(e[0], tuple(e[1])) for e in spec["exposures"])
-    return confine.Confinement(tuple(tuple(r) for r in spec["rlimits"]), spec["uid"], spec["privileged"], exposures)
+    view = confine.mounts.ViewPlan.from_json(spec["view"]) if spec["view"] is not None else None
+    ipc = tuple((name, value) for name, value in spec["ipc"])
+    rlimits = tuple(tuple(r) for r in spec["rlimits"])
+    return confine.Confinement(rlimits, spec["uid"], spec["privileged"], exposures, view=view, ipc=ipc)
 
 
 def _isolate_common(syscalls, plan: dict) -> None:
-    """A bwrap zygote's per-worker view, first half: own mount and IPC namespaces and a /proc
-    that shows only the worker's own uid's processes."""
-    syscalls.unshare(syscalls.CLONE_NEWNS | _CLONE_NEWIPC)
+    """A bwrap zygote's per-worker view, first half: own mount namespace and a /proc that shows
+    only the worker's own uid's processes (the IPC namespace is ``Confinement``'s)."""
+    syscalls.unshare(syscalls.CLONE_NEWNS)
     syscalls.mount(None, b"/", None, syscalls.MS_REC | syscalls.MS_PRIVATE, None)
     flags = syscalls.MS_NOSUID | syscalls.MS_NODEV
     syscalls.mount(b"proc", b"/proc", b"proc", flags | _MS_NOEXEC, b"hidepid=invisible")

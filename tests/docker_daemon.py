@@ -3,8 +3,14 @@
 Order: a daemon the environment already points at (``DOCKER_HOST`` or the default socket);
 else, as root with ``dockerd`` installed, a private daemon with its own data root in the
 user's cache folder (so its images survive between test sessions) and its socket in a
-private runtime folder, stopped when the session ends. No bridge and no iptables rules:
-sandbox containers run with ``network_mode="none"``, so the host's network is left alone.
+private runtime folder. No bridge and no iptables rules: sandbox containers run with
+``network_mode="none"``, so the host's network is left alone.
+
+Several test sessions on one machine share the private daemon: each holds a shared lock on
+``sessions.lock`` in its runtime folder while it may use it, and the session that ends last
+(it alone can upgrade to an exclusive lock) stops it, whoever started it. A session whose
+daemon vanished anyway (stopped by a session that does not take the lock) finds or starts
+one again at its next use.
 
 ``docker_environment()`` returns ``(docker_host, image_tag)`` or raises ``Unavailable``
 with the reason the docker tests are skipped; the reason is printed in pytest's summary.
@@ -12,6 +18,7 @@ with the reason the docker tests are skipped; the reason is printed in pytest's 
 
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
 import signal
@@ -31,7 +38,7 @@ class Unavailable(Exception):
 
 
 class DockerDaemon:
-    """The daemon the session uses; ``stop()`` ends it only if this session started it."""
+    """The daemon the session uses; ``stop()`` ends a private one if no other session uses it."""
 
     def __init__(self) -> None:
         self.host: str | None = None
@@ -39,11 +46,15 @@ class DockerDaemon:
         self._process: subprocess.Popen[bytes] | None = None
         self._log: Path | None = None
         self._failure: str | None = None
+        self._run_dir: Path | None = None
+        self._share: int | None = None  # descriptor holding our shared lock on sessions.lock
 
     def environment(self) -> tuple[str, str]:
         """Return ``(docker_host, image_tag)``, starting the daemon and building the image once."""
         if self._failure is not None:
             raise Unavailable(self._failure)
+        if self.host is not None and not _ping(self.host):  # stopped under us by another session
+            self.host = self.image = None
         if self.host is None or self.image is None:
             try:
                 self.host = self._connect()
@@ -67,9 +78,19 @@ class DockerDaemon:
             raise Unavailable(f"no docker daemon answers at {existing} and dockerd is not installed (apt-get install docker.io)")
         run_dir = Path(tempfile.gettempdir()) / f"evolve-dockerd-{os.geteuid()}"
         host = f"unix://{run_dir}/docker.sock"
-        if _ping(host):  # left running by an earlier session that was killed
+        self._hold_share(run_dir)
+        if _ping(host):  # started by another session (or left by one that was killed)
             return host
         return self._start(run_dir, host, docker)
+
+    def _hold_share(self, run_dir: Path) -> None:
+        """Take a shared lock for this session (waits while a last session is stopping the daemon)."""
+        if self._share is not None:
+            return
+        run_dir.mkdir(mode=0o700, exist_ok=True)
+        self._run_dir = run_dir
+        self._share = os.open(run_dir / "sessions.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        fcntl.flock(self._share, fcntl.LOCK_SH)
 
     def _start(self, run_dir: Path, host: str, docker_module: object) -> str:
         run_dir.mkdir(mode=0o700, exist_ok=True)
@@ -132,16 +153,55 @@ class DockerDaemon:
         return " | ".join(self._log.read_text(errors="replace").splitlines()[-5:])
 
     def stop(self) -> None:
-        """Stop the daemon this session started (SIGTERM stops its containerd too)."""
+        """End the session's use: stop the private daemon if no other session holds a share."""
         process, self._process = self._process, None
-        if process is None or process.poll() is not None:
+        share, self._share = self._share, None
+        if share is None:  # a daemon the environment pointed at, or none: never ours to stop
             return
-        process.send_signal(signal.SIGTERM)
         try:
-            process.wait(STOP_TIMEOUT_S)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
+            try:
+                fcntl.flock(share, fcntl.LOCK_EX | fcntl.LOCK_NB)  # only the last session gets it
+            except BlockingIOError:
+                return
+            if process is not None and process.poll() is None:
+                _terminate(process.pid, process.wait)
+            elif self._run_dir is not None:
+                _stop_from_pidfile(self._run_dir / "dockerd.pid")
+        finally:
+            os.close(share)
+
+
+def _terminate(pid: int, wait) -> None:
+    """SIGTERM (which stops its containerd too), then SIGKILL to the group if it lingers."""
+    os.kill(pid, signal.SIGTERM)
+    try:
+        wait(STOP_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        os.killpg(pid, signal.SIGKILL)
+        wait()
+
+
+def _stop_from_pidfile(pidfile: Path) -> None:
+    """Stop a private daemon another session started and left running for us."""
+    try:
+        pid = int(pidfile.read_text().strip())
+    except (OSError, ValueError):
+        return
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    deadline = time.monotonic() + STOP_TIMEOUT_S
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.1)
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
 
 
 def _ping(host: str) -> bool:

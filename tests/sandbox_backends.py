@@ -131,7 +131,7 @@ def wait_for_processes(marker: str, uid: int | None = None, timeout_s: float = 5
     return []
 
 
-def assert_none_left(marker: str, uid: int | None = None, timeout_s: float = 3.0) -> None:
+def assert_none_left(marker: str, uid: int | None = None, timeout_s: float = 10.0) -> None:
     """Fail unless no process matches within ``timeout_s`` (kills are asynchronous for a moment)."""
     deadline = time.monotonic() + timeout_s
     while True:

@@ -77,9 +77,9 @@ def open_dir():
     shutil.rmtree(path, ignore_errors=True)
 
 
-def failure(worker, function, *args) -> CandidateFailure:
+def failure(worker, function, *args, **kwargs) -> CandidateFailure:
     with pytest.raises(CandidateFailure) as info:
-        worker.call(function, *args)
+        worker.call(function, *args, **kwargs)
     return info.value
 
 
@@ -103,7 +103,8 @@ def test_fork_bomb_is_a_timeout_and_every_fork_dies(worker, marker):
 
 
 def test_memory_bomb_is_a_memory_failure(worker, marker):
-    assert failure(worker, "memory_bomb").kind is FailureKind.MEMORY
+    # a generous timeout: on a loaded machine the bomb must not race the call's 1.5 s
+    assert failure(worker, "memory_bomb", timeout=60).kind is FailureKind.MEMORY
     closed_clean(worker, marker)
 
 
@@ -298,10 +299,11 @@ def test_writing_fake_result_files_changes_nothing(backend, tiny, open_dir):
 
 
 def test_calling_the_evaluator_inside_the_sandbox_forges_nothing(backend, tiny):
+    readable = TESTS / "fixture_problems" / "tiny"  # in the checkout, not in /tmp (private to process workers)
     code = (
         "import sys\n"
         "def run():\n"
-        f"    sys.path[:0] = [{str(REPO)!r}, {str(tiny)!r}]\n"
+        f"    sys.path[:0] = [{str(REPO)!r}, {str(readable)!r}]\n"
         "    try:\n"
         "        import evaluate\n"
         "    except Exception:\n"
@@ -336,3 +338,109 @@ def test_bad_outputs_are_classified(backend, body, kind):
     code = f"import numpy as np\ndef run_packing():\n    {body}\n    return c, r\n"
     result = evaluate(CIRCLES, code, backend, Limits(timeout_s=20, memory_mb=1024, max_message_mb=16))
     assert not result.ok and result.failure_kind == kind.value, result.failure_message
+
+
+# ------------------------------------- issue 8: IPC, world-writable dirs, namespaces, hostile frames
+
+
+def host_ipc_keys() -> set[int]:
+    """SysV IPC keys that exist in the trusted side's (the host's) IPC namespace."""
+    keys = set()
+    for kind in ("shm", "sem", "msg"):
+        with open(f"/proc/sysvipc/{kind}") as f:
+            keys |= {int(line.split()[0]) for line in f.read().splitlines()[1:]}
+    return keys
+
+
+def host_segments_of(uid: int | None) -> list[str]:
+    with open("/proc/sysvipc/shm") as f:
+        header, *rows = f.read().splitlines()
+    columns = header.split()
+    return [row for row in rows if uid is not None and int(dict(zip(columns, row.split()))["uid"]) == uid]
+
+
+@pytest.fixture
+def ipc_key() -> int:
+    return 0x5E000000 + uuid.uuid4().int % 0xFFFFF * 4  # three consecutive keys, unlikely to exist
+
+
+def test_sysv_ipc_is_private_to_each_worker_and_gone_at_close(sandbox, worker, ipc_key, marker):
+    made = worker.call("sysv_create", ipc_key)
+    assert all(ident >= 0 for ident in made.values()), made  # the candidate can use SysV IPC at all
+    keys = {ipc_key, ipc_key + 1, ipc_key + 2}
+    assert not keys & host_ipc_keys()  # its own namespace: nothing lands in the host's
+    with sandbox.start(SOURCE, LIMITS) as other:  # a later candidate, alive at the same time
+        assert other.call("sysv_attach", ipc_key) == {"shm": 2, "sem": 2, "msg": 2}  # ENOENT: nothing shared
+        closed_clean(worker, marker)
+        assert other.call("sysv_attach", ipc_key) == {"shm": 2, "sem": 2, "msg": 2}
+    assert not keys & host_ipc_keys()
+
+
+def test_sysv_shared_memory_is_capped_at_memory_mb(worker, marker):
+    state, created_mb, errno_ = worker.call("shm_fill", 64, 4 * LIMITS.memory_mb, timeout=60)
+    assert (state, errno_) == ("refused", 28) and created_mb == LIMITS.memory_mb  # ENOSPC at shmall = memory_mb
+    uid = sandbox_uid(worker)
+    closed_clean(worker, marker)
+    assert host_segments_of(uid) == []  # and nothing of it outlives the worker
+
+
+@pytest.fixture
+def shared_dirs() -> list[str]:
+    """The world-writable directories of this host (as the process backend finds them), and the usual ones."""
+    from sandbox.mounts import read_mounts, world_writable_dirs
+
+    usual = [d for d in ("/tmp", "/var/tmp", "/dev/shm", "/run/lock", "/dev/mqueue") if os.path.isdir(d)]
+    return sorted(set(world_writable_dirs(read_mounts())) | set(usual))
+
+
+def test_world_writable_dirs_are_private_and_left_clean(sandbox, worker, shared_dirs, marker):
+    outcome = worker.call("write_markers", shared_dirs, marker)
+    assert set(outcome.values()) <= {"written", "denied:EROFS", "denied:ENOENT", "denied:EACCES"}, outcome
+    if sandbox.name == "process" and ROOT:  # private tmpfs over each, not merely read-only
+        assert set(outcome.values()) == {"written"}, outcome
+    host = [d for d in shared_dirs if os.path.exists(os.path.join(d, marker))]
+    assert host == []  # nothing reached the host's directories, even while the worker lives
+    with sandbox.start(SOURCE, LIMITS) as other:
+        assert other.call("find_markers", shared_dirs, marker) == []  # nor another candidate
+    closed_clean(worker, marker)
+    assert [d for d in shared_dirs if os.path.exists(os.path.join(d, marker))] == []
+
+
+def test_new_namespaces_keyrings_and_clone3_are_refused(worker):
+    outcome = worker.call("new_namespaces")
+    assert outcome == {
+        "unshare user+mount": "EPERM",
+        "unshare user": "EPERM",
+        "unshare net": "EPERM",
+        "clone3": "ENOSYS",  # glibc falls back to clone, whose flags the filter reads
+        "keyctl": "EPERM",
+        "fork": 7,  # ordinary processes and threads still work
+        "thread": "thread ran",
+    }
+    assert worker.seccomp == ""  # the worker reported its filter installed
+
+
+def max_rss_mb() -> float:
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+@pytest.mark.parametrize("kind", ["oversized", "nested"])
+def test_a_hostile_reply_header_is_refused_with_bounded_memory(sandbox, worker, kind, marker):
+    before = max_rss_mb()
+    caught = failure(worker, "raw_frame", kind)
+    assert caught.kind is FailureKind.SANDBOX_VIOLATION, caught.message
+    expected = "over the limit of" if kind == "oversized" else "lists/dicts"
+    assert expected in caught.message and "max_header_kb" in caught.message
+    assert max_rss_mb() - before < 64  # parsing it would have cost hundreds of MB
+    closed_clean(worker, marker)
+    with sandbox.start(SOURCE, LIMITS) as after:  # the evaluator process goes on
+        assert after.call("ok") == "alive"
+
+
+def test_an_int_too_long_to_convert_is_invalid_output_naming_the_field(worker):
+    caught = failure(worker, "huge_int")
+    assert caught.kind is FailureKind.INVALID_OUTPUT
+    assert "result['x'][1]" in caught.message and "digits" in caught.message
+    assert worker.call("ok") == "alive"  # the worker stays usable

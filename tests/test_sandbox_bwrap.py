@@ -158,3 +158,62 @@ def test_auto_falls_back_to_process_with_a_warning_where_bwrap_is_missing(monkey
             sandbox.get_sandbox("bwrap")  # asked for by name: an error, not a silent downgrade
     finally:
         sandbox.close_shared()
+
+
+def test_the_root_is_sealed_read_only_after_every_mount():
+    argv = bwrap_argv("bwrap", spec("/tmp/w"), python=sys.executable, tmp_mb=8, info_fd=7, block_fd=8)
+    options = argv[: argv.index("--")]
+    seal = options.index("--remount-ro")
+    assert options[seal + 1 : seal + 4] == ["/", "--remount-ro", "/dev"]
+    assert options[seal + 4 :] == ["--info-fd", "7", "--block-fd", "8", "--chdir", "/tmp/w"]
+
+
+def test_nothing_outside_scratch_tmp_and_shm_takes_a_write(bwrap):
+    source = (
+        "import os\n"
+        "def write(paths):\n"
+        "    out = {}\n"
+        "    for p in paths:\n"
+        "        try:\n"
+        "            open(p, 'w').write('x'); out[p] = 'written'\n"
+        "        except OSError as exc:\n"
+        "            out[p] = exc.errno\n"
+        "    return out\n"
+    )
+    with bwrap.start(source, LIMITS) as worker:
+        paths = ["/etc/x", "/x", "/dev/x", f"{os.path.dirname(os.path.realpath(sys.executable))}/x", "/tmp/x", "/dev/shm/x", "note"]
+        out = worker.call("write", paths)
+    assert out["/tmp/x"] == out["/dev/shm/x"] == out["note"] == "written"
+    assert all(out[p] in (13, 30) for p in paths[:4]), out  # EACCES or EROFS: the root, /dev and the system are sealed
+    with bwrap.start("def null():\n    open('/dev/null', 'w').write('x')\n    return 'ok'\n", LIMITS) as worker:
+        assert worker.call("null") == "ok"  # device nodes still take writes
+
+
+def dotted(path: str) -> str:
+    """``path`` spelled through a directory bubblewrap does not mount (this tests dir), with ``..``."""
+    ups = "/".join([".."] * len(Path(__file__).resolve().parent.parts[1:]))
+    return f"{Path(__file__).resolve().parent}/{ups}{path}"
+
+
+@pytest.mark.parametrize("kind", [BwrapSandbox, WarmBwrapSandbox], ids=["spawn", "warm"])
+def test_an_interpreter_path_with_dotdot_works(request, kind):
+    make(request, "bwrap", {})  # skips where bubblewrap cannot run
+    python = dotted(sys.executable)
+    assert ".." in python and os.path.samefile(python, sys.executable)
+    sandbox = kind(python=python)
+    try:
+        assert sandbox.python == os.path.abspath(python) and ".." not in sandbox.python
+        with sandbox.start("def f():\n    return 41 + 1\n", LIMITS) as worker:
+            assert worker.call("f") == 42
+    finally:
+        getattr(sandbox, "close", lambda: None)()
+
+
+def test_the_probe_reports_why_bwrap_cannot_run(monkeypatch):
+    import sandbox.bwrap
+
+    monkeypatch.setattr(sandbox.bwrap, "_PROBED", [])
+    monkeypatch.setattr(sandbox.bwrap, "find_bwrap", lambda: "/nonexistent/bwrap")
+    reason = sandbox.bwrap.probe()
+    assert "could not start a worker" in reason and "/nonexistent/bwrap" in reason
+    monkeypatch.setattr(sandbox.bwrap, "_PROBED", [])

@@ -8,6 +8,8 @@ can run. The hostile suite (test_hostile.py) runs every attack against docker to
 from __future__ import annotations
 
 import dataclasses
+import os
+import socket
 
 import pytest
 
@@ -63,7 +65,8 @@ def test_container_is_locked_down_and_removed_on_close(docker_sandbox):
     worker = docker_sandbox.start("def f(x):\n    return x * 2\n", LIMITS)
     try:
         assert worker.call("f", 21) == 42
-        running = client.containers.list(filters={"label": "evolve.sandbox"})
+        mine = {"label": [f"evolve.owner={socket.gethostname()}:{os.getpid()}"]}  # other sessions share the daemon
+        running = client.containers.list(filters=mine, ignore_removed=True)
         assert len(running) == 1  # exactly this worker's container is running
         container = running[0]
         host = container.attrs["HostConfig"]
@@ -75,7 +78,7 @@ def test_container_is_locked_down_and_removed_on_close(docker_sandbox):
         assert container.attrs["Config"]["User"] == f"{worker.uid}:{worker.uid}"
     finally:
         worker.close()
-    remaining = client.containers.list(all=True, filters={"label": "evolve.sandbox"})
+    remaining = client.containers.list(all=True, filters={"label": "evolve.sandbox"}, ignore_removed=True)
     assert container.id not in {c.id for c in remaining}  # removed, not just stopped
 
 
@@ -98,8 +101,6 @@ def test_a_gpu_worker_asks_the_daemon_for_exactly_its_devices(docker_sandbox):
 @pytest.mark.docker
 @pytest.mark.slow
 def test_containers_of_a_killed_controller_are_removed_by_the_next_sandbox(docker_sandbox):
-    import os
-    import socket
     import subprocess
 
     from sandbox.docker_backend import remove_orphans
@@ -116,7 +117,7 @@ def test_containers_of_a_killed_controller_are_removed_by_the_next_sandbox(docke
     )
     try:
         assert remove_orphans(client) >= 1
-        remaining = {c.id for c in client.containers.list(all=True, filters={"label": "evolve.sandbox"})}
+        remaining = {c.id for c in client.containers.list(all=True, filters={"label": "evolve.sandbox"}, ignore_removed=True)}
         assert orphan.id not in remaining and alive.id in remaining
     finally:
         alive.remove(force=True)

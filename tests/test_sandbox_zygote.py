@@ -38,12 +38,22 @@ def start_seconds(sandbox, source: str, times: int) -> float:
     return statistics.median(samples)
 
 
-def test_warm_start_skips_interpreter_and_numpy_import(warm):
+def test_warm_start_skips_interpreter_and_numpy_import(warm, capsys):
+    """A forked worker finds numpy imported already (the zygote's), a spawned one does not.
+
+    Checked by what the worker holds, not by timing (timings are bench/sandbox_overhead.py's);
+    the speed-up is printed for the record.
+    """
     assert warm._warm() is not None, warm.zygote_error
     assert warm.zygote.preloaded == ["numpy"]
-    cold = start_seconds(ProcessSandbox(), NUMPY, 5)
-    hot = start_seconds(warm, NUMPY, 5)
-    assert hot < cold / 3, f"warm start {hot * 1e3:.1f} ms is not much faster than cold {cold * 1e3:.1f} ms"
+    probe = "import sys\nPRELOADED = 'numpy' in sys.modules\ndef f(x):\n    return PRELOADED\n"
+    for sandbox, preloaded in ((warm, True), (ProcessSandbox(), False)):
+        with sandbox.start(probe, LIMITS) as worker:
+            assert worker.call("f", 0) is preloaded
+    cold = start_seconds(ProcessSandbox(), NUMPY, 3)
+    hot = start_seconds(warm, NUMPY, 3)
+    with capsys.disabled():
+        print(f"\n[zygote] start with numpy: warm {hot * 1e3:.1f} ms, spawned {cold * 1e3:.1f} ms")
 
 
 def test_a_missing_preload_is_reported_and_workers_still_start():
