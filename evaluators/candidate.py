@@ -40,6 +40,7 @@ class Candidate:
         self.limits = limits
         self._extra_env = dict(extra_env or {})
         self.total_call_seconds = 0.0  # wall time of all candidate calls, on every worker, measured outside
+        self.gpu_peak_mb = 0.0  # the largest peak CUDA memory any call reported (torch workers on a GPU)
 
     def worker(self, limits: Limits | None = None) -> Worker:
         """Start a persistent sandboxed worker holding this candidate (use as a context manager).
@@ -85,7 +86,8 @@ class Candidate:
 
 
 class _AccountedWorker:
-    """A worker whose calls add their wall time to the candidate's ``total_call_seconds``.
+    """A worker whose calls add their wall time to the candidate's ``total_call_seconds`` (and
+    their peak GPU memory to its ``gpu_peak_mb``).
 
     Everything else (``stats``, ``read_file``, ``output``, ``close``, attributes such as
     ``uid``) is the worker's own.
@@ -100,8 +102,11 @@ class _AccountedWorker:
         try:
             return self._inner.call(function, *args, **kwargs)
         finally:
-            if self._inner.stats.calls != calls:  # a call that never started (bad arguments) took no time
-                self._candidate.total_call_seconds += self._inner.stats.wall_s
+            stats = self._inner.stats
+            if stats.calls != calls:  # a call that never started (bad arguments) took no time
+                self._candidate.total_call_seconds += stats.wall_s
+                if stats.gpu_peak_mb:
+                    self._candidate.gpu_peak_mb = max(self._candidate.gpu_peak_mb, float(stats.gpu_peak_mb))
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._inner, name)

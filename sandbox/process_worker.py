@@ -198,6 +198,8 @@ class ProcessWorker:
             tail = self._channel.output.text()[-4096:]
             verdict = classify_exit(status, usage, tail, what, memory_mb=limits.memory_mb, cpu_budget_s=self._cpu_budget)
             return self._fail(*verdict)
+        if isinstance(exc, wire.ValueRefused):  # framed like a reply, but the value in it is malformed
+            return self._fail(FailureKind.INVALID_OUTPUT, f"{what} returned a malformed value: {exc}")
         if isinstance(exc, (ProtocolError, wire.WireError)):
             return self._fail(FailureKind.CRASH, f"broken protocol during {what}: {exc}")
         self._fail(FailureKind.CRASH, f"{what} interrupted by {type(exc).__name__}")

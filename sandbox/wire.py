@@ -82,6 +82,11 @@ class WireError(ValueError):
     """A frame is malformed or refused; the message says which check failed."""
 
 
+class ValueRefused(WireError):
+    """A well-framed message whose value is malformed (a bad array, tensor or bytes marker):
+    the sender's data is invalid, not the protocol."""
+
+
 class HeaderRefused(WireError):
     """A frame's JSON header is over its size limit or fails the structural check (before parsing)."""
 
@@ -386,7 +391,7 @@ def decode_body(
         else:
             header = json.loads(text)
     except WireError as exc:  # a refused marker: say where it is
-        raise WireError(f"{_locate(text, body, header_len, name)}{exc}") from None
+        raise ValueRefused(f"{_locate(text, body, header_len, name)}{exc}") from None
     except (ValueError, RecursionError) as exc:  # bad JSON, non-ASCII, too many digits, too deep
         raise WireError(f"malformed frame header: {exc}") from None
     if type(header) is not dict or type(header.get("m")) is not dict or "v" not in header:

@@ -72,7 +72,7 @@ def test_limit_settings_and_sandbox_limits_share_their_defaults():
 def test_every_sandbox_limit_reaches_the_sandbox():
     changed = LimitSettings(
         timeout_s=3, memory_mb=300, cpu_s=7, max_processes=5, max_file_mb=2, max_open_files=40, max_output_kb=3,
-        max_message_mb=9, startup_timeout_s=11, scratch_mb=13,
+        max_message_mb=9, max_header_kb=33, max_fetch_mb=5, startup_timeout_s=11, scratch_mb=13,
     ).to_sandbox(("0",))
     defaults = Limits()
     same = [f.name for f in dataclasses.fields(Limits) if getattr(changed, f.name) == getattr(defaults, f.name)]

@@ -117,11 +117,11 @@ def forge():
 """
 
 
-def test_a_malformed_tensor_frame_is_a_classified_crash_naming_the_field(sandbox):
+def test_a_malformed_tensor_frame_is_invalid_output_naming_the_field(sandbox):
     worker = start(sandbox, HOSTILE_TENSOR)
     with worker:
         failure = failure_of(worker, "forge")
-    assert failure.kind is FailureKind.CRASH and "broken protocol" in failure.message
+    assert failure.kind is FailureKind.INVALID_OUTPUT and "returned a malformed value" in failure.message
     assert "result['w']: tensor dtype 'float128' is not one of the allowed torch dtypes" in failure.message
 
 

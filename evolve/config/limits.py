@@ -25,7 +25,9 @@ class LimitSettings(StrictModel):
     timeout_s: float = Field(default=_SANDBOX.timeout_s, gt=0, description="Wall-clock limit of one candidate call.")
     memory_mb: int = Field(default=_SANDBOX.memory_mb, ge=64, description="Address space of each candidate process.")
     cpu_s: float | None = Field(
-        default=_SANDBOX.cpu_s, gt=0, description="CPU-time limit (RLIMIT_CPU) of a worker; unset: derived from the timeouts."
+        default=_SANDBOX.cpu_s, gt=0,
+        description="CPU-time budget of one candidate call (RLIMIT_CPU, charged per call); unset: timeout x cores + 1, "
+        "so a call its timeout allows is never cut short.",
     )
     max_processes: int = Field(default=_SANDBOX.max_processes, ge=1, description="Processes and threads a worker may have at once.")
     max_file_mb: int = Field(default=_SANDBOX.max_file_mb, ge=0, description="Largest file a candidate may write.")
@@ -33,7 +35,16 @@ class LimitSettings(StrictModel):
     max_output_kb: int = Field(
         default=_SANDBOX.max_output_bytes // _KB, ge=1, description="Candidate stdout+stderr kept; more is a sandbox_violation."
     )
-    max_message_mb: int = Field(default=_SANDBOX.max_message_mb, ge=1, description="Largest reply the trusted side reads from a worker.")
+    max_message_mb: int = Field(
+        default=_SANDBOX.max_message_mb, ge=1, description="Largest reply (arrays, tensors, bytes included) the trusted side reads."
+    )
+    max_header_kb: int = Field(
+        default=_SANDBOX.max_header_kb, ge=16,
+        description="Largest JSON part of a reply (bulk data travels as arrays, tensors or bytes); bounds the trusted side's parsing.",
+    )
+    max_fetch_mb: int = Field(
+        default=_SANDBOX.max_fetch_mb, ge=1, description="Largest file an evaluator fetches from a worker's scratch dir.",
+    )
     startup_timeout_s: float = Field(
         default=_SANDBOX.startup_timeout_s, gt=0, description="Interpreter start, imports and the candidate's module code."
     )
@@ -60,6 +71,8 @@ class LimitSettings(StrictModel):
             max_open_files=self.max_open_files,
             max_output_bytes=self.max_output_kb * _KB,
             max_message_mb=self.max_message_mb,
+            max_header_kb=self.max_header_kb,
+            max_fetch_mb=self.max_fetch_mb,
             startup_timeout_s=self.startup_timeout_s,
             gpu_devices=gpu_devices,
             scratch_mb=self.scratch_mb,

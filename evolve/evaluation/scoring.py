@@ -151,7 +151,7 @@ class _Scoring:
         return dict(
             duration_s=time.perf_counter() - self.started,
             candidate_s=candidate.total_call_seconds if candidate else 0.0,
-            gpu_peak_mb=getattr(candidate, "gpu_peak_mb", 0.0) if candidate else 0.0,
+            gpu_peak_mb=candidate.gpu_peak_mb if candidate else 0.0,
             stage=self.stage,
             stages=self.request.stages,
             stage_scores=list(self.stage_scores),
