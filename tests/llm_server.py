@@ -111,15 +111,15 @@ def truncated(text: str, keep: float = 0.5) -> Reply:
 class LLMServer:
     """Start with ``with LLMServer() as server:``; ``server.base_url`` is the ``/v1`` URL.
 
-    ``slots``: serve at most this many chat requests at once (None: unlimited); with
-    ``report_slots`` the count is published at ``/props`` and ``/slots`` as llama.cpp does.
+    ``slots``: serve at most this many chat requests at once (None: unlimited); the count is
+    published at ``slot_endpoints`` (``/props`` and ``/slots``, as llama.cpp does).
     """
 
     responder: Callable[[RecordedRequest], Action] | None = None
     models: tuple[str, ...] = ("loopback-model",)
     requests: list[RecordedRequest] = field(default_factory=list)
     slots: int | None = None
-    report_slots: bool = True
+    slot_endpoints: tuple[str, ...] = ("/props", "/slots")  # where the slot count is published; () for none
 
     def __post_init__(self) -> None:
         self._queue: collections.deque[Action] = collections.deque()
@@ -224,13 +224,13 @@ class _Handler(BaseHTTPRequestHandler):
         start = time.perf_counter()
         request = self._request({})
         path = self.path.rstrip("/")
-        reports = self.owner.slots is not None and self.owner.report_slots
+        reports = self.owner.slot_endpoints if self.owner.slots is not None else ()
         if path.endswith("/models"):
             data = [{"id": m, "object": "model", "created": 0, "owned_by": "loopback"} for m in self.owner.models]
             self._json(200, {"object": "list", "data": data})
-        elif path == "/props" and reports:
+        elif path == "/props" and path in reports:
             self._json(200, {"total_slots": self.owner.slots, "model_path": self.owner.models[0]})
-        elif path == "/slots" and reports:
+        elif path == "/slots" and path in reports:
             self._send(200, json.dumps(self.owner.slot_states()).encode(), "application/json", {})
         else:
             self._json(404, _error_body("no such route", "not_found"))
@@ -302,14 +302,19 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(action.code, action.body, action.content_type, {})
         elif request.stream:
             self._stream(action, request)
-        else:
+        else:  # a paced reply takes as long as if it were streamed, then comes whole
+            generation = len(_tokens(action.text)) / action.tokens_per_s if action.tokens_per_s else 0.0
+            generation += action.stall_s if action.stall_after is not None else 0.0
+            if generation and self._wait(generation, request):
+                self.close_connection = True
+                return
             self._json(200, _completion(action, request))
 
     # -- streaming --------------------------------------------------------------------------
     def _stream(self, reply: Reply, request: RecordedRequest) -> None:
         """Server-sent events as the OpenAI API sends them; stops when the client leaves."""
         self.close_connection = True  # the body ends when the connection does
-        tokens = [reply.text[i : i + TOKEN_CHARS] for i in range(0, len(reply.text), TOKEN_CHARS)]
+        tokens = _tokens(reply.text)
         pause = 1.0 / reply.tokens_per_s if reply.tokens_per_s else 0.0
         try:
             self.send_response(200)
@@ -377,6 +382,10 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.write(body)
         except (BrokenPipeError, ConnectionResetError):  # the client gave up (its timeout): fine
             self.close_connection = True
+
+
+def _tokens(text: str) -> list[str]:
+    return [text[i : i + TOKEN_CHARS] for i in range(0, len(text), TOKEN_CHARS)]
 
 
 def _error_body(message: str, kind: str) -> dict[str, Any]:

@@ -134,7 +134,9 @@ class Caller:
     ) -> CallOutcome:
         """One logical call of ``name``; ``max_tokens`` caps the reply, ``watch`` may end it early."""
         spec, breaker = self.specs[name], self.breakers[name]
-        if not breaker.allow():
+        admission = breaker.admit()
+        trial = admission == "trial"
+        if admission is None:
             wait = breaker.seconds_until_trial()
             last = self._last_failure.get(name)
             why = f" after {breaker.failed_calls} failed calls in a row (last: {last})" if last else " after repeated failures"
@@ -149,7 +151,7 @@ class Caller:
                 try:
                     reservation = await self.budget.reserve(estimate)
                 except BudgetExhausted as exc:
-                    breaker.cancel()
+                    breaker.cancel(trial)
                     return CallOutcome(None, BUDGET, str(exc), rows, total)
                 started = time.perf_counter()
                 row = LLMCall(model=name, prompt=prompt, created_at=time.time(), attempt=attempt, queued_s=queued)
@@ -157,7 +159,7 @@ class Caller:
                     result, cost = await self._attempt(name, spec, messages, row, max_tokens, watch)
                 except ReplayMiss as exc:
                     self.budget.settle(reservation, 0.0)
-                    breaker.cancel()
+                    breaker.cancel(trial)
                     rows.append(_finish(row, started, outcome=REPLAY_MISS, error=str(exc)))
                     return CallOutcome(None, REPLAY_MISS, str(exc), rows, total)
                 except LLMCallError as exc:
@@ -170,14 +172,14 @@ class Caller:
                     if exc.outcome == TIMEOUT and timeouts > self.config.timeout_retries:
                         retry = False
                     if not retry:
-                        breaker.record_failure()
+                        breaker.record_failure(trial)
                         tries = f" after {attempt + 1} attempts" if attempt else ""
                         self._last_failure[name] = f"{exc.outcome}: {exc.message}"
                         return CallOutcome(None, exc.outcome, f"model {name}{tries}: {exc.message}", rows, total)
                     delay = self.policy.delay(attempt, exc.retry_after, rng)
                 except BaseException:  # cancelled mid-flight: the request may still be billed, so it counts
                     self.budget.settle(reservation, 0.0)
-                    breaker.cancel()
+                    breaker.cancel(trial)
                     raise
                 else:
                     self.budget.settle(reservation, cost)
@@ -185,7 +187,7 @@ class Caller:
                     self._max_completion[name] = max(self._max_completion.get(name, 0), result.completion_tokens)
                     if self.cache is not None and not self.replaying:
                         self.cache.store(name, messages, result, cost)
-                    breaker.record_success()
+                    breaker.record_success(trial)
                     rows.append(
                         _finish(
                             row, started, outcome=OK, reply=result.text, prompt_tokens=result.prompt_tokens,

@@ -106,32 +106,45 @@ class CircuitBreaker:
 
     def allow(self) -> bool:
         """May a call go now? In half-open state only one trial at a time."""
+        return self.admit() is not None
+
+    def admit(self) -> str | None:
+        """Let a call through: ``"call"`` (closed), ``"trial"`` (the half-open trial), or None.
+
+        The caller reports the outcome with ``trial=`` its admission, so that a call let
+        through while the circuit was closed, failing after it opened, is not taken for the
+        trial (nor reopens the circuit with a longer cooldown)."""
         with self._lock:
             state = self._state()
             if state == CLOSED:
-                return True
+                return "call"
             if state == HALF_OPEN and not self._trial_in_flight:
                 self._trial_in_flight = True
-                return True
-            return False
+                return "trial"
+            return None
 
-    def record_success(self) -> None:
+    def record_success(self, trial: bool | None = None) -> None:
         with self._lock:
             self._failures = 0
             self._opened_at = None
             self._trips = 0
             self._trial_in_flight = False
 
-    def record_failure(self) -> None:
+    def record_failure(self, trial: bool | None = None) -> None:
+        """One failed call; ``trial`` None: whether it was the trial is inferred (one in flight)."""
         with self._lock:
             self._failures += 1
-            was_trial = self._trial_in_flight
-            self._trial_in_flight = False
-            if was_trial or self._failures >= self.threshold:
+            was_trial = self._trial_in_flight if trial is None else trial
+            if was_trial:
+                self._trial_in_flight = False
+                self._trips += 1
+                self._opened_at = self._clock()
+            elif self._opened_at is None and self._failures >= self.threshold:
                 self._trips += 1
                 self._opened_at = self._clock()
 
-    def cancel(self) -> None:
+    def cancel(self, trial: bool | None = None) -> None:
         """An allowed call was not made after all (budget refused it): free the half-open trial."""
         with self._lock:
-            self._trial_in_flight = False
+            if trial is None or trial:
+                self._trial_in_flight = False
