@@ -17,7 +17,7 @@ from evolve.proposers.llm import client as C
 from evolve.proposers.llm.answer import AnswerWatch
 from evolve.proposers.llm.caller import Caller
 from evolve.proposers.llm.stream import ANSWER_COMPLETE, GRACE_CHUNKS
-from llm_server import TOKEN_CHARS, LLMServer, Reply
+from llm_server import TOKEN_CHARS, LLMServer, Reply, Status
 
 SEED = (Path(__file__).resolve().parents[1] / "problems" / "circle_packing" / "initial.py").read_text()
 BODY = SEED.split("# EVOLVE-BLOCK-START\n")[1].split("# EVOLVE-BLOCK-END")[0].replace("0.7 *", "0.45 *")
@@ -103,6 +103,14 @@ def test_a_server_that_ignores_max_tokens_is_cut_by_the_client(server):
     assert result.finish_reason == "length" and result.completion_tokens == 2 * 10 + 65
     assert server.chat_requests()[0].body["max_tokens"] == 10
     assert settled(server)[0].abandoned
+
+
+def test_a_server_that_rejects_stream_options_is_streamed_without_them(server):
+    server.responder = lambda req: (Status(400, "Unrecognized request argument supplied: stream_options")
+                                    if "stream_options" in req.body else Reply("hello there", usage=False))
+    result = complete(server)
+    assert result.text == "hello there" and not result.usage_reported
+    assert ["stream_options" in r.body for r in server.chat_requests()] == [True, False]
 
 
 def test_stream_timings(server):

@@ -60,6 +60,7 @@ class OpenAIChatClient:
         self._key = key
         self._client: Any = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._no_stream_options = False
 
     def _sdk(self) -> Any:
         """The SDK client of the running event loop (its connection pool cannot outlive a loop)."""
@@ -98,19 +99,23 @@ class OpenAIChatClient:
         watch: AnswerWatch | None,
     ) -> ChatResult:
         """Stream the reply: the timeout bounds each silence (see ``evolve.proposers.llm.stream``)."""
-        sent_at = time.perf_counter()
-        try:
-            stream = await asyncio.wait_for(
-                self._sdk().chat.completions.create(
-                    timeout=timeout, stream=True, stream_options={"include_usage": True}, **kwargs
-                ),
-                timeout=timeout + 0.5,
-            )
-        except Exception as exc:
-            mapped = self._classify(exc, f"no response within {timeout:g}s of sending the request")
-            if mapped is None:
-                raise
-            raise mapped from None
+        while True:
+            sent_at = time.perf_counter()
+            options = {} if self._no_stream_options else {"stream_options": {"include_usage": True}}
+            try:
+                stream = await asyncio.wait_for(
+                    self._sdk().chat.completions.create(timeout=timeout, stream=True, **options, **kwargs),
+                    timeout=timeout + 0.5,
+                )
+                break
+            except Exception as exc:
+                mapped = self._classify(exc, f"no response within {timeout:g}s of sending the request")
+                if mapped is None:
+                    raise
+                if options and mapped.outcome == BAD_REQUEST and "stream_options" in mapped.message:
+                    self._no_stream_options = True  # an older server: stream without the usage report
+                    continue
+                raise mapped from None
         return await read_stream(
             stream, messages, timeout=timeout, sent_at=sent_at, max_tokens=limit, watch=watch,
             classify=lambda exc: self._classify(exc, f"the reply stalled: no data for {timeout:g}s"),
