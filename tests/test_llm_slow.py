@@ -14,7 +14,6 @@ import shutil
 import sqlite3
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -81,7 +80,6 @@ def test_a_model_slower_than_the_timeout_is_named_advised_on_and_ends_the_run(tm
         code, lines = run_live(server, problem, tmp_path / "runs", "--budget", 8)
         requests = server.chat_requests()
         abandoned = [r.abandoned for r in requests]
-        peak = server.peak_open
     text = "\n".join(line for line, _ in lines)
     assert code == 0, text
     first = next(i for i, (line, _) in enumerate(lines) if line.startswith("llm calls:") and "timeout" in line)
@@ -113,7 +111,6 @@ def test_a_one_slot_server_with_three_proposals_at_once_never_queues_a_request(t
     gaps = itertools.cycle(GAPS)
     with LLMServer(slots=1, responder=lambda req: Reply(GRID_REWRITE.replace("[0.2, 0.2]", next(gaps)),
                                                          tokens_per_s=150)) as server:
-        started = time.monotonic()
         code, lines = run_live(server, problem, tmp_path / "runs", "--budget", 4)
         requests = server.chat_requests()
         peak, abandoned = server.peak_open, server.abandoned()
@@ -125,4 +122,3 @@ def test_a_one_slot_server_with_three_proposals_at_once_never_queues_a_request(t
     assert peak == 1 and not abandoned and all(r.queued_s < 0.05 for r in requests)
     assert rows(run, "SELECT value FROM meta WHERE key = 'status'") == [('"finished"',)]
     assert not any(line.startswith("llm calls:") for line, _ in lines)  # nothing failed, nothing to report
-    assert time.monotonic() - started > 0  # (the run's own pace is in the figures of README, not asserted)

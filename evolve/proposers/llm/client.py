@@ -118,7 +118,7 @@ class OpenAIChatClient:
                 raise mapped from None
         return await read_stream(
             stream, messages, timeout=timeout, sent_at=sent_at, max_tokens=limit, watch=watch,
-            classify=lambda exc: self._classify(exc, f"the reply stalled: no data for {timeout:g}s"),
+            classify=lambda exc: self._classify(exc, f"no data for {timeout:g}s"),
         )
 
     def _classify(self, exc: BaseException, timeout_message: str) -> LLMCallError | None:

@@ -4,7 +4,8 @@ One streamed request per model with the first prompt a run would send (the probl
 seed as the parent, a rewrite task; circle_packing's when no problem is named), capped
 at ``tokens`` completion tokens, measures:
 
-- the time to the first token, ``first_token_s``: mostly the server reading the prompt;
+- the time to the first token, ``first_token_s``: mostly the server reading the prompt
+  (which starts with a fresh line, so no prompt cache shortens it);
 - the generation rate, ``tokens_per_s = (n - 1) / (last token - first token)``;
 - the server's slot count, where it reports one (``slots.probe_slots``).
 
@@ -24,6 +25,7 @@ From those, ``suggest`` derives settings for ``[[llm.models]]``:
 from __future__ import annotations
 
 import math
+import secrets
 import time
 from dataclasses import dataclass
 
@@ -74,7 +76,11 @@ def measurement_messages(name: str, description: str, objective: str, maximize: 
         problem=ProblemBrief(name, description, objective, maximize),
         parent=ProgramView(1, seed_code, 0.0, {}, ""), inspirations=(), island=0, seed=0,
     )
-    return build_messages(context, "rewrite")
+    messages = build_messages(context, "rewrite")
+    # A fresh first line, so no server answers from a prompt cache (llama.cpp keeps the last
+    # prompt's prefix): the first token then measures reading the whole prompt, the slow case.
+    nonce = f"(speed measurement {secrets.token_hex(4)})\n"
+    return [{**messages[0], "content": nonce + messages[0]["content"]}, *messages[1:]]
 
 
 async def measure(client: ChatClient, messages: list[dict[str, str]], *, timeout: float,

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import Any, AsyncIterator, Protocol
+from typing import Any, Callable
 
 from evolve.proposers.llm.answer import AnswerWatch
 from evolve.proposers.llm.results import (
@@ -39,10 +39,6 @@ GRACE_CHUNKS = 8
 ANSWER_COMPLETE = "answer_complete"
 
 
-class ChunkStream(Protocol):
-    def __aiter__(self) -> AsyncIterator[Any]: ...
-
-
 async def read_stream(
     stream: Any,
     messages: list[dict[str, str]],
@@ -51,7 +47,7 @@ async def read_stream(
     sent_at: float,
     max_tokens: int | None = None,
     watch: AnswerWatch | None = None,
-    classify: Any = None,
+    classify: Callable[[Exception], LLMCallError | None] | None = None,
 ) -> ChatResult:
     """Consume ``stream`` (an async iterator of chat-completion chunks); see the module docstring.
 
@@ -74,7 +70,8 @@ async def read_stream(
                 mapped = classify(exc) if classify is not None else None
                 if mapped is None:
                     mapped = LLMCallError(CONNECTION_ERROR, f"stream broke: {type(exc).__name__}: {exc}")
-                raise reader.error(mapped.outcome, mapped.message, mapped) from None
+                message = reader.silence_message(timeout) if mapped.outcome == TIMEOUT else mapped.message
+                raise reader.error(mapped.outcome, message, mapped) from None
             if reader.take(chunk):
                 break
     finally:
