@@ -2,13 +2,17 @@
 
 One proposal: draw the edit kind (diff, rewrite, crossover) from the configured weights
 (crossover needs a scored inspiration, else it is a diff); let the bandit pick a model
-among those whose circuit is not open; build the prompt; make the call through the
-``Caller`` (budget, retries, breaker, cache); parse and apply the reply with
-``evolve.edits.apply_reply``. Everything that goes wrong becomes ``Proposal.error``
-with a reason the next prompt can quote; nothing raises for bad output or provider errors.
+among those whose circuit is not open (waiting, without spinning, while every circuit is
+open or on trial); build the prompt; make the call through the ``Caller`` (budget, slot,
+retries, breaker, cache) with the reply capped by ``reply_length.max_tokens_for`` and an
+``AnswerWatch`` that ends a streamed reply once its answer is complete; parse and apply
+the reply with ``evolve.edits.apply_reply``. Everything that goes wrong becomes
+``Proposal.error`` with a reason the next prompt can quote; nothing raises for bad output
+or provider errors.
 
 Randomness comes only from ``context.seed``, so with replayed replies a run repeats.
-When the budget is spent, ``stop_reason`` says so and the controller stops the run.
+When the budget is spent, or every model is given up (its circuit failed
+``breaker_trials`` trials in a row), ``stop_reason`` says so and the controller stops the run.
 """
 
 from __future__ import annotations
