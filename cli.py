@@ -428,25 +428,59 @@ def _print_findings(findings: list[Finding]) -> None:
 
 @app.command()
 def models(
-    problem: Optional[str] = typer.Argument(None, help="Use this problem's llm settings (optional)."),
+    problem: Optional[str] = typer.Argument(None, help="Use this problem's llm settings and seed prompt (optional)."),
     model: Optional[list[str]] = ModelOpt,
     api_base: Optional[str] = ApiBaseOpt,
     price: Optional[str] = PriceOpt,
     timeout: float = typer.Option(30.0, "--timeout", min=0.1, help="Seconds to wait for each model."),
+    measure: bool = typer.Option(
+        True, "--measure/--no-measure",
+        help="Also time one streamed request on the problem's first prompt (circle_packing's when none is named): "
+        "tokens/s, first token, the server's slots, and the settings that fit.",
+    ),
+    tokens: int = typer.Option(128, "--tokens", min=8, help="Completion tokens of the measuring request."),
 ) -> None:
-    """Check that each configured model answers, and print its latency and price."""
+    """Check that each configured model answers; measure its speed and suggest its settings."""
     try:
-        base = load_problem(problem).config.llm if problem else LLMConfig()
-        health = llm_options.ping_models(llm_options.apply_cli_options(base, model, api_base, price), timeout)
+        loaded = load_problem(problem or "circle_packing")
+        base = loaded.config.llm if problem else LLMConfig()
+        brief = llm_options.MeasurePrompt(
+            loaded.config.problem.name, loaded.config.problem.description, loaded.config.objective.name,
+            loaded.config.objective.maximize, loaded.initial_code,
+        )
+        health = llm_options.ping_models(
+            llm_options.apply_cli_options(base, model, api_base, price), timeout,
+            measure_with=brief if measure else None, tokens=tokens,
+        )
     except (ConfigError, ValueError) as exc:
         _fail(str(exc))
-    table = Table("model", "route", "endpoint", "price $/1M in/out", "status", "latency", "reply")
+    table = Table("model", "route", "endpoint", "price $/1M in/out", "status", "latency", "reply",
+                  *(("tokens/s", "first token", "slots") if measure else ()))
     failed = 0
     for h in health:
         failed += not h.ok
+        speed: tuple[str, ...] = ()
+        if measure:
+            m = h.measurement
+            speed = ("—", "—", str(h.slots) if h.slots else "?")
+            if m is not None and m.error:
+                speed = (f"[red]{escape(m.error[:40])}[/]", "—", speed[2])
+            elif m is not None:
+                speed = (f"{m.tokens_per_s:.1f}" if m.tokens_per_s else "—",
+                         f"{m.first_token_s:.1f} s ({m.prompt_tokens} tok)" if m.first_token_s is not None else "—", speed[2])
         table.add_row(h.name, h.route, h.endpoint, h.price, "[green]ok[/]" if h.ok else "[red]failed[/]",
-                      f"{h.latency_s * 1000:.0f} ms", h.reply[:60])
+                      f"{h.latency_s * 1000:.0f} ms", escape(" ".join(h.reply.split())[:60]), *speed)
     console.print(table)
+    for h in health:
+        if h.suggestion is None:
+            continue
+        s = h.suggestion
+        reply = f"; a {s.max_tokens}-token reply takes {s.reply_s:.0f} s" if s.reply_s is not None else ""
+        rate = f", at least {s.proposals_per_hour:.0f} proposals an hour" if s.proposals_per_hour else ""
+        slots = "" if s.max_concurrent else "; its server reports no slot count: set max_concurrent to its parallel slots"
+        console.print(f"\nsuggested settings for {h.name} (measured on {brief.name}'s first prompt{reply}{rate}{slots}):",
+                      highlight=False, markup=False)
+        console.print(h.toml, highlight=False, markup=False)
     if failed:
         _fail(f"{failed} of {len(health)} model(s) did not answer", code=1)
 

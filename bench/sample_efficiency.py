@@ -5,16 +5,17 @@ mutator and reads from the run's database:
 
 * best@N: the best complete score among the first N evaluations (seed excluded), for each N
   of ``--at`` (default 100, 300, 1000; the run's budget is the largest);
-* wasted: the share of proposals that bought nothing: evaluations whose score equals their
-  parent's (neutral), plus proposals rejected as duplicates or behavioural duplicates;
-* saved: evaluations skipped (behavioural duplicates, cascade stages not run).
+* neutral: the share of evaluations that bought nothing new: the child scored exactly its
+  parent's score (the waste behavioural-duplicate detection removes);
+* saved: evaluations skipped (behavioural duplicates) and cascade stages not run.
 
 Strategies (each is the default run plus one change, so their effects can be told apart):
 
 * ``default``: the problem's settings;
 * ``adaptive``: ``[mutator] adaptive = true`` (Thompson sampling over operators);
 * ``go_explore``: ``[search] parent_selection = "go_explore"``;
-* ``all``: both.
+* ``all``: both;
+* ``no_dedup``: ``[evaluation] behavioural_duplicates = false`` (for problems with a probe).
 
     python bench/sample_efficiency.py [--problems circle_packing eplb] [--seeds 0 1 2] [--at 100 300 1000]
 
@@ -43,6 +44,7 @@ STRATEGIES = {
     "adaptive": {"mutator": {"adaptive": True}},
     "go_explore": {"search": {"parent_selection": "go_explore"}},
     "all": {"mutator": {"adaptive": True}, "search": {"parent_selection": "go_explore"}},
+    "no_dedup": {"evaluation": {"behavioural_duplicates": False}},
 }
 
 
@@ -73,14 +75,12 @@ def run_once(problem_name: str, strategy: str, seed: int, budget: int, out: Path
             neutral += 1
         best_after.append(best)
     outcomes = dict(db.execute("SELECT outcome, COUNT(*) FROM proposals GROUP BY outcome").fetchall())
-    rejected = sum(n for kind, n in outcomes.items() if kind in ("duplicate", "novelty_rejected", "behavioural_duplicate"))
-    proposals = sum(outcomes.values())
     cascade = run.db.cascade_counts()
     saved = outcomes.get("behavioural_duplicate", 0) + cascade["saved"]
     run.close()
     return {
         "best_after": best_after,
-        "wasted": (neutral + rejected) / max(1, proposals),
+        "neutral": neutral / max(1, len(rows) - 1),
         "saved": saved,
         "seconds": elapsed,
     }
@@ -101,7 +101,7 @@ def main() -> None:
     parser.add_argument("--at", nargs="+", type=int, default=[100, 300, 1000])
     args = parser.parse_args()
     budget = max(args.at)
-    header = ["problem", "strategy", *(f"best@{n}" for n in args.at), "wasted", "saved", "s/run"]
+    header = ["problem", "strategy", *(f"best@{n}" for n in args.at), "neutral", "saved", "s/run"]
     lines = [" | ".join(header), " | ".join("---" for _ in header)]
     with tempfile.TemporaryDirectory() as tmp:
         for problem in args.problems:
@@ -111,7 +111,7 @@ def main() -> None:
                 for n in args.at:
                     at = [r["best_after"][min(n, len(r["best_after"])) - 1] for r in results if r["best_after"]]
                     cells.append(summarise([v for v in at if v is not None]))
-                cells.append(f"{statistics.mean(r['wasted'] for r in results):.1%}")
+                cells.append(f"{statistics.mean(r['neutral'] for r in results):.1%}")
                 cells.append(f"{statistics.mean(r['saved'] for r in results):.0f}")
                 cells.append(f"{statistics.mean(r['seconds'] for r in results):.0f}")
                 lines.append(" | ".join(cells))

@@ -129,7 +129,12 @@ class Program:
 
 @dataclass
 class LLMCall:
-    """One HTTP attempt (or replayed answer): a row of the ``llm_calls`` table."""
+    """One HTTP attempt (or replayed answer): a row of the ``llm_calls`` table.
+
+    A timed-out streamed attempt keeps what arrived before the silence in ``reply``. The
+    stream timings and ``advice`` travel with the proposal to the run's progress view (the
+    table stores the columns it has).
+    """
 
     model: str
     prompt: str
@@ -145,6 +150,10 @@ class LLMCall:
     finish_reason: str | None = None
     usage_reported: bool = True  # False: the server sent no token counts; they are estimated
     replayed: bool = False
+    queued_s: float = 0.0  # waited for a free slot of the model before the request was sent (not in latency_s)
+    first_token_s: float | None = None  # streamed: from sending the request to the first token
+    tokens_per_s: float | None = None  # streamed: generation rate, (completion_tokens - 1) / (last - first token)
+    advice: str = ""  # set on the call after which the run should tell the user what to change
 
 
 @dataclass

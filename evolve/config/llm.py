@@ -49,8 +49,17 @@ class ModelSpec(StrictModel):
     price_in_per_m: float | None = Field(default=None, ge=0, description="Dollars per 1M prompt tokens (overrides the built-in table).")
     price_out_per_m: float | None = Field(default=None, ge=0, description="Dollars per 1M completion tokens.")
     temperature: float | None = Field(default=None, ge=0, le=2)
-    max_tokens: int | None = Field(default=None, ge=1)
+    max_tokens: int | None = Field(
+        default=None, ge=1,
+        description="Reply length cap; default: derived from the EVOLVE-BLOCK's size for models behind an api_base.",
+    )
     timeout_s: float | None = Field(default=None, gt=0)
+    max_concurrent: int | None = Field(
+        default=None, ge=1,
+        description="Requests in flight to this model at once; default: the server's slot count where it reports "
+        "one (llama.cpp /props), else no limit beyond [run] max_concurrent_proposals.",
+    )
+    stream: bool | None = Field(default=None, description="Stream replies (default: [llm] stream).")
     route: Literal["auto", "openai", "litellm"] = "auto"
 
     @model_validator(mode="before")
@@ -105,13 +114,32 @@ class LLMConfig(StrictModel):
     ucb_c: float = Field(default=0.5, ge=0, description="Exploration strength of the UCB1 bandit.")
     edit_weights: EditWeights = EditWeights()
     temperature: float = Field(default=0.8, ge=0, le=2)
-    max_tokens: int | None = Field(default=None, ge=1)
-    timeout_s: float = Field(default=120.0, gt=0, description="Wall-clock limit of one HTTP call.")
+    max_tokens: int | None = Field(default=None, ge=1, description="Reply length cap for every model (default: derived).")
+    max_tokens_floor: int = Field(default=512, ge=1, description="Smallest derived max_tokens.")
+    max_tokens_cap: int = Field(default=4096, ge=1, description="Largest derived max_tokens.")
+    timeout_s: float = Field(
+        default=120.0, gt=0,
+        description="Longest silence in one HTTP call: until the first token and between tokens when streaming, "
+        "the whole reply when not. Waiting for a free slot of the model does not count.",
+    )
+    stream: bool = Field(default=True, description="Stream replies, so the timeout measures silence and a complete answer is cut.")
+    max_concurrent: int | None = Field(default=None, ge=1, description="Default max_concurrent of every model.")
     retries: int = Field(default=3, ge=0, description="Retries after a 429, 5xx, timeout or connection error.")
+    timeout_retries: int = Field(
+        default=1, ge=0, description="Of those, retries after a timeout: a model silent for timeout_s twice is too slow for it."
+    )
+    advise_after_timeouts: int = Field(
+        default=3, ge=1, description="Consecutive timed-out calls of a model after which the run prints what to change."
+    )
     backoff_s: float = Field(default=1.0, ge=0, description="First retry delay; doubles each retry (with jitter).")
     max_backoff_s: float = Field(default=60.0, ge=0, description="Cap on one retry delay, Retry-After included.")
     breaker_failures: int = Field(default=3, ge=1, description="Consecutive failed calls that open a model's circuit.")
     breaker_cooldown_s: float = Field(default=60.0, ge=0, description="How long an open circuit refuses calls.")
+    breaker_trials: int | None = Field(
+        default=4, ge=1,
+        description="Failed half-open trials after which a model is given up for the session (about 15 minutes of "
+        "failures with the default cooldown); when every model is given up the run stops and says why. None: never.",
+    )
     max_cost: float | None = Field(default=None, ge=0, description="Stop the run once this many dollars are spent.")
     max_calls: int | None = Field(default=None, ge=0, description="Stop the run after this many HTTP calls.")
     store_text: bool = Field(default=True, description="Store prompts and replies; if false only their sha256 and sizes.")
@@ -132,6 +160,10 @@ class LLMConfig(StrictModel):
             raise ValueError(f"llm.models: model {dupes[0]!r} is listed twice; give each model once (use weight)")
         if self.models and sum(m.weight for m in self.models) <= 0:
             raise ValueError("llm.models: all weights are 0; give at least one model a positive weight")
+        if self.max_tokens_floor > self.max_tokens_cap:
+            raise ValueError(
+                f"llm: max_tokens_floor {self.max_tokens_floor} is above max_tokens_cap {self.max_tokens_cap}; lower the floor"
+            )
         if self.record and self.replay:
             raise ValueError("llm: record and replay are exclusive; replay a recording into a new run without record")
         return self
@@ -149,6 +181,8 @@ class LLMConfig(StrictModel):
                 "temperature": self.temperature if spec.temperature is None else spec.temperature,
                 "max_tokens": spec.max_tokens or self.max_tokens,
                 "timeout_s": spec.timeout_s or self.timeout_s,
+                "max_concurrent": spec.max_concurrent or self.max_concurrent,
+                "stream": self.stream if spec.stream is None else spec.stream,
             }
         )
 

@@ -279,6 +279,7 @@ class Controller:
             latency_s=latency, program=program_row,
         )
         self.ledger.record(proposal_id, proposal.usage)
+        self.progress.llm.observe(proposal.usage.calls if proposal.usage else [])
         self._sync_spending()
         self.progress.proposals += 1
         if program is None:

@@ -140,6 +140,21 @@ def _fmt(value: float | None, signed: bool = False) -> str:
     return f"{value:+.5g}" if signed else f"{value:.6g}"
 
 
+def llm_lines(progress: RunProgress) -> list[Text]:
+    """Model health: calls by outcome with the latest failure, and the advice line if any."""
+    health = progress.llm
+    if not health.calls:
+        return []
+    rate = f"    {health.tokens_per_s:.1f} tokens/s" if health.tokens_per_s else ""
+    line = Text(f"LLM calls: {health.counts()}{rate}", style="red" if health.failures else "")
+    if health.last_failure:
+        line.append(f"    last failure: {health.last_failure}"[:400], style="dim")
+    lines = [line]
+    if health.advice:
+        lines.append(Text(f"advice: {health.advice}", style="bold yellow"))
+    return lines
+
+
 class Dashboard:
     """Rich Live view. Use as a context manager; call it with the progress on every event."""
 
@@ -290,6 +305,7 @@ class Dashboard:
             heatmap(progress, progress.maximize, self.axes),
             recent,
             self._failure_lines(progress),
+            *llm_lines(progress),
             self._footer(progress),
         )
         return Panel(body, title=f"evolve · {self.title}", subtitle=self.run_dir)
@@ -301,13 +317,17 @@ def _last_line(message: str) -> str:
 
 
 class PlainLog:
-    """One line per evaluated candidate, for logs and pipes."""
+    """One line per evaluated candidate, for logs and pipes; a line when LLM calls fail, with
+    the counts by outcome, so a run waiting on a slow model says so."""
 
     def __init__(self, stream: TextIO | None = None) -> None:
         self.stream = stream or sys.stdout
         self._seen = 0
+        self._llm_failures = 0
+        self._advice = ""
 
     def __call__(self, progress: RunProgress) -> None:
+        self._llm(progress)
         total = progress.evaluated + progress.proposals_failed
         if total != self._seen and progress.recent:
             self._seen = total
@@ -322,3 +342,13 @@ class PlainLog:
             )
         if progress.finished and progress.message:
             print(f"stopped: {progress.message}", file=self.stream, flush=True)
+
+    def _llm(self, progress: RunProgress) -> None:
+        """A line per newly failed batch of LLM calls (with the counts), and each new advice once."""
+        health = progress.llm
+        if health.failures != self._llm_failures:
+            self._llm_failures = health.failures
+            print(f"llm calls: {health.counts()}; last failure: {health.last_failure}", file=self.stream, flush=True)
+        if health.advice and health.advice != self._advice:
+            self._advice = health.advice
+            print(f"advice: {health.advice}", file=self.stream, flush=True)

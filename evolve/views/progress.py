@@ -9,10 +9,50 @@ from __future__ import annotations
 import time
 from collections import Counter, deque
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Iterable
 
 if TYPE_CHECKING:
     from evolve.loop.holdout import HoldoutGap
+    from evolve.records import LLMCall
+
+LLM_GROUPS = ("ok", "timeout", "rate-limited", "error")
+
+
+@dataclass
+class LLMHealth:
+    """The run's LLM calls (this session) by outcome group, the latest failure and the advice.
+
+    Groups: ``ok``, ``timeout``, ``rate-limited`` (HTTP 429) and ``error`` (every other
+    outcome: 5xx, connection errors, unusable responses, auth...). ``failures`` counts the
+    failed calls booked so far, so a view can tell when a new one arrived. ``advice`` is
+    the latest advice line a model's advisor attached to a call (``LLMCall.advice``).
+    """
+
+    by_group: Counter = field(default_factory=Counter)
+    failures: int = 0
+    last_failure: str = ""
+    advice: str = ""
+    tokens_per_s: float | None = None  # of the latest streamed reply
+
+    def observe(self, calls: "Iterable[LLMCall]") -> None:
+        for call in calls:
+            group = {"ok": "ok", "timeout": "timeout", "rate_limited": "rate-limited"}.get(call.outcome, "error")
+            self.by_group[group] += 1
+            if call.tokens_per_s:
+                self.tokens_per_s = call.tokens_per_s
+            if group != "ok":
+                self.failures += 1
+                self.last_failure = f"{call.model}: {call.outcome}: {call.error}"
+            if call.advice:
+                self.advice = call.advice
+
+    @property
+    def calls(self) -> int:
+        return sum(self.by_group.values())
+
+    def counts(self) -> str:
+        """``ok 3, timeout 2, rate-limited 0, error 1``."""
+        return ", ".join(f"{group} {self.by_group[group]}" for group in LLM_GROUPS)
 
 
 @dataclass(frozen=True)
@@ -61,6 +101,7 @@ class RunProgress:
     behaviour_saved: int = 0  # evaluations skipped as behavioural duplicates (this session)
     holdout: "HoldoutGap | None" = None  # the best program's search and holdout scores
     holdout_scored: int = 0
+    llm: LLMHealth = field(default_factory=LLMHealth)
 
     def is_better(self, score: float, than: float | None) -> bool:
         if than is None:

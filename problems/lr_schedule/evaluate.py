@@ -38,6 +38,32 @@ def workloads(context: EvaluationContext) -> list[tuple[str, int]]:
     return SEARCH
 
 
+PROBE_BUDGETS = (300, 1000)
+
+
+def fingerprint(candidate, context=None):
+    """The learning rates the schedule gives along two fixed synthetic runs (budgets 300 and 1000,
+    two base LRs, SGD and AdamW, decreasing losses and gradient norms with noise): schedules with
+    the same answers train every sweep alike, so the second is a behavioural duplicate
+    (``evaluators.fingerprint``). About 1,300 calls on one worker, where an evaluation trains
+    several batched sweeps."""
+    rng = np.random.default_rng(11)
+    answers = []
+    with appended(candidate, lr_runtime) as program, program.worker() as worker:
+        for steps in PROBE_BUDGETS:
+            pilot = np.linspace(2.0, 0.5, steps) * (1 + 0.1 * rng.standard_normal(steps))
+            worker.call("lr_begin", [
+                {"base_lr": base, "total_steps": steps, "pilot_grad_norms": pilot, "optimizer": optimizer}
+                for base, optimizer in ((0.1, "sgd"), (0.003, "adamw"))
+            ])
+            losses = 2.5 * np.exp(-np.arange(steps) / (steps / 3)) + 0.5 + 0.05 * rng.standard_normal(steps)
+            norms = np.linspace(3.0, 0.3, steps) * (1 + 0.2 * rng.standard_normal(steps))
+            for step in range(steps):
+                answers.append(worker.call("lr_step", step, np.array([losses[step]] * 2), np.array([norms[step]] * 2),
+                                           timeout=CALL_TIMEOUT_S))
+    return answers
+
+
 def evaluate(candidate, context=None):
     context = context or EvaluationContext()
     torch.set_num_threads(1)

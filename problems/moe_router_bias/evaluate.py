@@ -26,7 +26,7 @@ import importlib.util
 import numpy as np
 
 from evaluators import Evaluation, EvaluationContext
-from evaluators.routing import RouterStream, balance_score, run_stream
+from evaluators.routing import RouterStream, balance_score, run_stream, validate_update
 from evaluators.routing_torch import run_stream_torch
 
 SPLITS: dict[str, tuple[RouterStream, ...]] = {
@@ -71,6 +71,27 @@ def split_name(context: EvaluationContext) -> str:
     if context.is_holdout:
         return "holdout"
     return "search" if context.is_last_stage else "quick"
+
+
+PROBE_STEPS = 30
+
+
+def fingerprint(candidate, context: EvaluationContext | None = None) -> list:
+    """The bias trajectory of ``update_bias`` on fixed, skewed synthetic loads (16 and 64 experts,
+    30 steps each, its own state carried): two rules with the same trajectory route every stream
+    alike, so the second is a behavioural duplicate (``evaluators.fingerprint``). About 60 calls
+    on one worker, where an evaluation streams thousands of routed batches."""
+    rng = np.random.default_rng(7)
+    trajectory = []
+    with candidate.worker() as worker:
+        for experts in (16, 64):
+            popularity = rng.lognormal(0.0, 1.0, experts)
+            bias, state = np.zeros(experts), {}
+            for step in range(PROBE_STEPS):
+                load = rng.poisson(200.0 * popularity / popularity.mean()).astype(np.float64) + 1.0
+                bias, state = validate_update(worker.call("update_bias", bias.copy(), load, step, state), experts, step)
+                trajectory.append(bias)
+    return trajectory
 
 
 def evaluate(candidate, context: EvaluationContext | None = None) -> Evaluation:

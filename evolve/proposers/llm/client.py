@@ -16,57 +16,26 @@ import asyncio
 import email.utils
 import os
 import time
-from dataclasses import dataclass
 from typing import Any, Protocol
 
 from evolve.config.llm import ModelSpec
-
-# Outcomes of one attempt, as stored in llm_calls.outcome.
-OK = "ok"
-RATE_LIMITED = "rate_limited"  # 429
-HTTP_ERROR = "http_error"  # 5xx and other unexpected statuses
-TIMEOUT = "timeout"
-CONNECTION_ERROR = "connection_error"
-AUTH_ERROR = "auth_error"  # 401/403: retrying cannot help
-BAD_REQUEST = "bad_request"  # 400/404/422: the request itself is wrong
-BAD_RESPONSE = "bad_response"  # 200 with a body that is not a chat completion
-RETRYABLE = frozenset({RATE_LIMITED, HTTP_ERROR, TIMEOUT, CONNECTION_ERROR, BAD_RESPONSE})
-
-
-@dataclass(frozen=True)
-class ChatResult:
-    text: str
-    prompt_tokens: int
-    completion_tokens: int
-    finish_reason: str | None = None
-    usage_reported: bool = True  # False when the server sent no usage and tokens are estimates
-
-
-class LLMCallError(Exception):
-    """One failed attempt; ``outcome`` is one of the constants above."""
-
-    def __init__(self, outcome: str, message: str, *, status: int | None = None, retry_after: float | None = None):
-        super().__init__(message)
-        self.outcome = outcome
-        self.message = message
-        self.status = status
-        self.retry_after = retry_after
-
-    @property
-    def retryable(self) -> bool:
-        return self.outcome in RETRYABLE
+from evolve.proposers.llm.answer import AnswerWatch
+from evolve.proposers.llm.results import (  # noqa: F401 - re-exported: the outcomes live with the clients
+    AUTH_ERROR, BAD_REQUEST, BAD_RESPONSE, CONNECTION_ERROR, HTTP_ERROR, OK, RATE_LIMITED, RETRYABLE, TIMEOUT,
+    ChatResult, LLMCallError, estimate_tokens,
+)
+from evolve.proposers.llm.stream import read_stream
 
 
 class ChatClient(Protocol):
-    async def complete(self, messages: list[dict[str, str]], *, timeout: float) -> ChatResult:
-        """One chat completion; raise LLMCallError on any failure."""
+    async def complete(
+        self, messages: list[dict[str, str]], *, timeout: float, max_tokens: int | None = None,
+        watch: AnswerWatch | None = None,
+    ) -> ChatResult:
+        """One chat completion; raise LLMCallError on any failure. ``max_tokens`` overrides the
+        spec's; ``watch`` lets a streamed reply end once its answer is complete."""
 
     async def aclose(self) -> None: ...
-
-
-def estimate_tokens(text: str) -> int:
-    """A rough token count (4 characters a token) for servers that report no usage."""
-    return max(1, len(text) // 4) if text else 0
 
 
 def api_key_for(spec: ModelSpec) -> str | None:
@@ -91,6 +60,7 @@ class OpenAIChatClient:
         self._key = key
         self._client: Any = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._no_stream_options = False
 
     def _sdk(self) -> Any:
         """The SDK client of the running event loop (its connection pool cannot outlive a loop)."""
@@ -100,29 +70,69 @@ class OpenAIChatClient:
             self._loop = loop
         return self._client
 
-    async def complete(self, messages: list[dict[str, str]], *, timeout: float) -> ChatResult:
-        openai = self._openai
+    async def complete(
+        self, messages: list[dict[str, str]], *, timeout: float, max_tokens: int | None = None,
+        watch: AnswerWatch | None = None,
+    ) -> ChatResult:
         kwargs: dict[str, Any] = {"model": self.spec.served_name(), "messages": messages}
         if self.spec.temperature is not None:
             kwargs["temperature"] = self.spec.temperature
-        if self.spec.max_tokens is not None:
-            kwargs["max_tokens"] = self.spec.max_tokens
+        limit = max_tokens if max_tokens is not None else self.spec.max_tokens
+        if limit is not None:
+            kwargs["max_tokens"] = limit
+        if self.spec.stream is not False:
+            return await self._streamed(messages, kwargs, timeout, limit, watch)
         try:
             # The SDK's timeout bounds each read; wait_for bounds the whole call (a slow drip).
             response = await asyncio.wait_for(
                 self._sdk().chat.completions.create(timeout=timeout, **kwargs), timeout=timeout + 0.5
             )
-        except asyncio.TimeoutError:
-            raise LLMCallError(TIMEOUT, f"no complete reply within {timeout:g}s") from None
-        except openai.APITimeoutError:
-            raise LLMCallError(TIMEOUT, f"no complete reply within {timeout:g}s") from None
-        except openai.APIConnectionError as exc:
-            raise LLMCallError(CONNECTION_ERROR, f"connection failed: {_cause(exc)}") from None
-        except openai.APIStatusError as exc:
-            raise classify_status(exc.status_code, _body_text(exc), _headers(exc)) from None
-        except (openai.APIError, ValueError) as exc:  # e.g. a 200 whose body is not JSON
-            raise LLMCallError(BAD_RESPONSE, f"unusable response: {type(exc).__name__}: {exc}") from None
+        except Exception as exc:
+            mapped = self._classify(exc, f"no complete reply within {timeout:g}s")
+            if mapped is None:
+                raise
+            raise mapped from None
         return _result_from(response, messages)
+
+    async def _streamed(
+        self, messages: list[dict[str, str]], kwargs: dict[str, Any], timeout: float, limit: int | None,
+        watch: AnswerWatch | None,
+    ) -> ChatResult:
+        """Stream the reply: the timeout bounds each silence (see ``evolve.proposers.llm.stream``)."""
+        while True:
+            sent_at = time.perf_counter()
+            options = {} if self._no_stream_options else {"stream_options": {"include_usage": True}}
+            try:
+                stream = await asyncio.wait_for(
+                    self._sdk().chat.completions.create(timeout=timeout, stream=True, **options, **kwargs),
+                    timeout=timeout + 0.5,
+                )
+                break
+            except Exception as exc:
+                mapped = self._classify(exc, f"no response within {timeout:g}s of sending the request")
+                if mapped is None:
+                    raise
+                if options and mapped.outcome == BAD_REQUEST and "stream_options" in mapped.message:
+                    self._no_stream_options = True  # an older server: stream without the usage report
+                    continue
+                raise mapped from None
+        return await read_stream(
+            stream, messages, timeout=timeout, sent_at=sent_at, max_tokens=limit, watch=watch,
+            classify=lambda exc: self._classify(exc, f"no data for {timeout:g}s"),
+        )
+
+    def _classify(self, exc: BaseException, timeout_message: str) -> LLMCallError | None:
+        """The LLMCallError for an exception of the SDK; None for one it does not know."""
+        openai = self._openai
+        if isinstance(exc, (asyncio.TimeoutError, openai.APITimeoutError)):
+            return LLMCallError(TIMEOUT, timeout_message)
+        if isinstance(exc, openai.APIConnectionError):
+            return LLMCallError(CONNECTION_ERROR, f"connection failed: {_cause(exc)}")
+        if isinstance(exc, openai.APIStatusError):
+            return classify_status(exc.status_code, _body_text(exc), _headers(exc))
+        if isinstance(exc, (openai.APIError, ValueError)):  # e.g. a 200 whose body is not JSON
+            return LLMCallError(BAD_RESPONSE, f"unusable response: {type(exc).__name__}: {exc}")
+        return None
 
     async def aclose(self) -> None:
         if self._client is not None and self._loop is asyncio.get_running_loop():
@@ -154,7 +164,10 @@ class LiteLLMChatClient:
         self.spec = spec
         self._litellm = import_litellm()
 
-    async def complete(self, messages: list[dict[str, str]], *, timeout: float) -> ChatResult:
+    async def complete(
+        self, messages: list[dict[str, str]], *, timeout: float, max_tokens: int | None = None,
+        watch: AnswerWatch | None = None,
+    ) -> ChatResult:
         kwargs: dict[str, Any] = {"model": self.spec.served_name(), "messages": messages, "timeout": timeout, "num_retries": 0}
         if self.spec.api_base:
             kwargs["api_base"] = self.spec.api_base
@@ -165,23 +178,36 @@ class LiteLLMChatClient:
             kwargs["api_key"] = "unused"  # a local OpenAI-compatible server; other providers' keys litellm finds itself
         if self.spec.temperature is not None:
             kwargs["temperature"] = self.spec.temperature
-        if self.spec.max_tokens is not None:
-            kwargs["max_tokens"] = self.spec.max_tokens
+        limit = max_tokens if max_tokens is not None else self.spec.max_tokens
+        if limit is not None:
+            kwargs["max_tokens"] = limit
+        stream = self.spec.stream is not False
+        if stream:
+            kwargs.update(stream=True, stream_options={"include_usage": True})
+        sent_at = time.perf_counter()
         try:
             response = await asyncio.wait_for(self._litellm.acompletion(**kwargs), timeout=timeout + 0.5)
         except asyncio.TimeoutError:
             raise LLMCallError(TIMEOUT, f"no complete reply within {timeout:g}s") from None
         except Exception as exc:  # litellm maps providers' errors onto openai-like classes
-            status = getattr(exc, "status_code", None)
-            if isinstance(status, int):
-                raise classify_status(status, str(exc), _headers(exc)) from None
-            name = type(exc).__name__.lower()
-            outcome = TIMEOUT if "timeout" in name else CONNECTION_ERROR if "connection" in name else HTTP_ERROR
-            raise LLMCallError(outcome, f"{type(exc).__name__}: {exc}") from None
+            raise _litellm_error(exc) from None
+        if stream:
+            return await read_stream(response, messages, timeout=timeout, sent_at=sent_at, max_tokens=limit,
+                                     watch=watch, classify=_litellm_error)
         return _result_from(response, messages)
 
     async def aclose(self) -> None:
         return None
+
+
+def _litellm_error(exc: BaseException) -> LLMCallError:
+    """litellm maps providers' errors onto openai-like classes with a ``status_code``."""
+    status = getattr(exc, "status_code", None)
+    if isinstance(status, int):
+        return classify_status(status, str(exc), _headers(exc))
+    name = type(exc).__name__.lower()
+    outcome = TIMEOUT if "timeout" in name else CONNECTION_ERROR if "connection" in name else HTTP_ERROR
+    return LLMCallError(outcome, f"{type(exc).__name__}: {exc}")
 
 
 def make_client(spec: ModelSpec) -> ChatClient:

@@ -4,7 +4,8 @@
   applied to an ``LLMConfig``, validated;
 * ``check_models``: fail before a run starts when the models cannot be used, and name the
   unpriced ones;
-* ``ping_models``: one tiny request per model, for ``evolve models``.
+* ``ping_models``: one tiny request per model, for ``evolve models``, and optionally a
+  measured request on a problem's first prompt with the settings that fit (``measure``).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from evolve.config import ConfigError, LLMConfig, merge_cli_models
+from evolve.proposers.llm.measure import MEASURE_TOKENS, Measurement, Suggestion, measure, measurement_messages, suggest
 
 
 def apply_cli_options(
@@ -47,7 +49,7 @@ def check_models(llm: LLMConfig) -> list[str]:
 
 @dataclass(frozen=True)
 class ModelHealth:
-    """One model's answer to a ping, for ``evolve models``."""
+    """One model's answer to a ping and, when measured, its speed and the settings that fit it."""
 
     name: str
     route: str
@@ -56,10 +58,31 @@ class ModelHealth:
     ok: bool
     latency_s: float
     reply: str
+    slots: int | None = None
+    measurement: Measurement | None = None
+    suggestion: Suggestion | None = None
+    toml: str = ""
 
 
-def ping_models(llm: LLMConfig, timeout: float) -> list[ModelHealth]:
-    """Ask every model of ``llm`` for a one-word reply (no retries, no budget); ConfigError if none is set."""
+@dataclass(frozen=True)
+class MeasurePrompt:
+    """What the measurement request is made of: a problem's brief and seed program."""
+
+    name: str
+    description: str
+    objective: str
+    maximize: bool
+    seed_code: str
+
+
+def ping_models(
+    llm: LLMConfig, timeout: float, *, measure_with: MeasurePrompt | None = None, tokens: int = MEASURE_TOKENS
+) -> list[ModelHealth]:
+    """Ask every model of ``llm`` for a one-word reply (no retries, no budget); ConfigError if none is set.
+
+    With ``measure_with``, each model that answered is also measured on that problem's first
+    prompt (``evolve.proposers.llm.measure``) and its server's slots are probed.
+    """
     from evolve.proposers.llm.caller import Caller
     from evolve.proposers.llm.client import LLMCallError
 
@@ -73,15 +96,32 @@ def ping_models(llm: LLMConfig, timeout: float) -> list[ModelHealth]:
     except (LLMCallError, ValueError) as exc:
         raise ConfigError(str(exc)) from None
 
-    async def ping_all() -> list[tuple[bool, float, str]]:
+    async def check(name: str) -> tuple[tuple[bool, float, str], int | None, Measurement | None]:
+        pinged = await caller.ping(name, timeout)
+        if not pinged[0] or measure_with is None:
+            return pinged, None, None
+        slots = await caller.gates[name].resolve()
+        messages = measurement_messages(
+            measure_with.name, measure_with.description, measure_with.objective, measure_with.maximize,
+            measure_with.seed_code,
+        )
+        return pinged, slots, await measure(caller.clients[name], messages, timeout=timeout, tokens=tokens)
+
+    async def check_all() -> list[tuple[tuple[bool, float, str], int | None, Measurement | None]]:
         try:
-            return [await caller.ping(name, timeout) for name in caller.specs]
+            return [await check(name) for name in caller.specs]
         finally:
             await caller.aclose()
 
     health = []
-    for (name, spec), (ok, latency, text) in zip(caller.specs.items(), asyncio.run(ping_all())):
+    for (name, spec), ((ok, latency, text), slots, measured) in zip(caller.specs.items(), asyncio.run(check_all())):
         price = caller.prices[name]
         cost = f"{price.input_per_m:g} / {price.output_per_m:g} ({price.source})" if price.known else "unknown (cost 0)"
-        health.append(ModelHealth(name, spec.resolved_route(), spec.api_base or "provider default", cost, ok, latency, text))
+        suggestion, toml = None, ""
+        if measured is not None and not measured.error and measure_with is not None:
+            suggestion = suggest(measured, measure_with.seed_code, slots, stream=spec.stream is not False,
+                                 floor=llm.max_tokens_floor, cap=llm.max_tokens_cap)
+            toml = suggestion.toml(spec)
+        health.append(ModelHealth(name, spec.resolved_route(), spec.api_base or "provider default", cost, ok, latency,
+                                  text, slots, measured, suggestion, toml))
     return health

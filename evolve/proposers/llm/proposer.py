@@ -2,13 +2,17 @@
 
 One proposal: draw the edit kind (diff, rewrite, crossover) from the configured weights
 (crossover needs a scored inspiration, else it is a diff); let the bandit pick a model
-among those whose circuit is not open; build the prompt; make the call through the
-``Caller`` (budget, retries, breaker, cache); parse and apply the reply with
-``evolve.edits.apply_reply``. Everything that goes wrong becomes ``Proposal.error``
-with a reason the next prompt can quote; nothing raises for bad output or provider errors.
+among those whose circuit is not open (waiting, without spinning, while every circuit is
+open or on trial); build the prompt; make the call through the ``Caller`` (budget, slot,
+retries, breaker, cache) with the reply capped by ``reply_length.max_tokens_for`` and an
+``AnswerWatch`` that ends a streamed reply once its answer is complete; parse and apply
+the reply with ``evolve.edits.apply_reply``. Everything that goes wrong becomes
+``Proposal.error`` with a reason the next prompt can quote; nothing raises for bad output
+or provider errors.
 
 Randomness comes only from ``context.seed``, so with replayed replies a run repeats.
-When the budget is spent, ``stop_reason`` says so and the controller stops the run.
+When the budget is spent, or every model is given up (its circuit failed
+``breaker_trials`` trials in a row), ``stop_reason`` says so and the controller stops the run.
 """
 
 from __future__ import annotations
@@ -17,10 +21,12 @@ import random
 from typing import Any
 
 from evolve.edits import EditError, apply_reply
+from evolve.proposers.llm.answer import AnswerWatch
 from evolve.proposers.llm.bandit import ModelBandit
 from evolve.proposers.llm.caller import BUDGET, Caller
 from evolve.config.llm import LLMConfig
 from evolve.proposers.llm.prompt import build_messages, crossover_partner
+from evolve.proposers.llm.reply_length import max_tokens_for
 from evolve.proposers.base import ProposalContext, Proposer
 from evolve.records import LLMCall, Proposal, ProposalUsage
 
@@ -65,13 +71,16 @@ class LLMProposer(Proposer):
             return Proposal(self.name, kind, error=self._stop_reason, usage=self._usage(None, kind, []))
         model = await self._choose_model(rng)
         if model is None:
-            wait = self.caller.seconds_until_any()
-            return Proposal(
-                self.name, kind, error=f"no model available: every model's circuit is open (next trial in {wait:.0f}s)",
-                usage=self._usage(None, kind, []),
-            )
+            self._stop_reason = self._stop_reason or self.caller.why_given_up()
+            return Proposal(self.name, kind, error=self._stop_reason, usage=self._usage(None, kind, []))
         messages = build_messages(context, kind, max_feedback_chars=self.config.max_feedback_chars)
-        outcome = await self.caller.call(model, messages, rng)
+        partner = crossover_partner(context) if kind == "crossover" else None
+        max_tokens = max_tokens_for(
+            self.config, self.caller.specs[model], kind, context.parent.code, partner.code if partner else None
+        )
+        outcome = await self.caller.call(
+            model, messages, rng, max_tokens=max_tokens, watch=AnswerWatch(kind, context.parent.code)
+        )
         usage = self._usage(model, kind, outcome.rows)
         if outcome.result is None:
             if outcome.outcome == BUDGET:
@@ -86,7 +95,8 @@ class LLMProposer(Proposer):
         except EditError as exc:
             reason = str(exc)
             if outcome.result.finish_reason == "length":
-                reason = f"the reply was cut off at the token limit (finish_reason=length): {reason}"
+                limit = f" of {max_tokens} tokens; raise max_tokens for {model} under [[llm.models]]" if max_tokens else ""
+                reason = f"the reply was cut off at the token limit{limit} (finish_reason=length): {reason}"
             self._observe_failure(model, usage)
             return Proposal(model, kind, error=reason, reply=stored_reply, usage=usage, summary=summary)
         return Proposal(model, kind, code=code, reply=stored_reply, usage=usage, summary=summary)
@@ -133,12 +143,18 @@ class LLMProposer(Proposer):
         return rng.choices(list(weights), weights=list(weights.values()))[0]
 
     async def _choose_model(self, rng: random.Random) -> str | None:
-        usable = self.caller.usable()
-        if not usable:
-            # Every circuit is open: wait for the first half-open trial rather than spin.
+        """A model to ask, waiting while every circuit is open or on trial; None once all are given up."""
+        while not self._stop_reason:
+            gone = set(self.caller.given_up())
+            live = [n for n in self.caller.specs if n not in gone and self.bandit.weights.get(n, 0) > 0]
+            if not live:
+                return None
+            usable = [n for n in self.caller.usable() if n in live]
+            if usable:
+                return self.bandit.choose(rng, usable)
+            # Every circuit is open, or a half-open trial is in flight: wait for it rather than spin.
             await self.caller.wait_for_trial(self.config.breaker_cooldown_s)
-            usable = self.caller.usable()
-        return self.bandit.choose(rng, usable) if usable else None
+        return None
 
     def _observe_failure(self, model: str, usage: ProposalUsage) -> None:
         """A proposal with no program is scored now (reward 0, its cost spent): it is never evaluated."""
