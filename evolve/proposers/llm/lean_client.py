@@ -11,10 +11,14 @@ endpoint.
 Same contract as ``OpenAIChatClient``: exactly one HTTP call per ``complete`` (a kept-alive
 connection that the server closed while idle is re-dialled once, before anything was
 read, since the request never reached a handler), errors as ``LLMCallError`` with the same
-outcomes (status codes through ``classify_status``, so ``Retry-After`` is honoured), the
-whole call bounded by ``timeout``. HTTP/1.1 with ``Content-Length`` or chunked replies;
-``https`` through the default SSL context. Connections belong to the event loop that
-opened them, as the SDK's do.
+outcomes (status codes through ``classify_status``, so ``Retry-After`` is honoured).
+Replies stream by default (``spec.stream``): server-sent events read as they come, through
+the same ``evolve.proposers.llm.stream.read_stream`` the SDK client uses, so ``timeout``
+bounds each silence, a complete answer ends the stream early, and every exit closes the
+connection (which tells a server such as llama.cpp to stop generating); a server that
+refuses ``stream_options`` is streamed without them. Unstreamed, ``timeout`` bounds the
+whole call. HTTP/1.1 with ``Content-Length`` or chunked replies; ``https`` through the
+default SSL context. Connections belong to the event loop that opened them, as the SDK's do.
 """
 
 from __future__ import annotations
@@ -22,11 +26,14 @@ from __future__ import annotations
 import asyncio
 import json
 import ssl
+import time
 from typing import Any
 from urllib.parse import urlsplit
 
 from evolve.config.llm import ModelSpec
+from evolve.proposers.llm.answer import AnswerWatch
 from evolve.proposers.llm.client import (
+    BAD_REQUEST,
     BAD_RESPONSE,
     CONNECTION_ERROR,
     TIMEOUT,
@@ -35,6 +42,8 @@ from evolve.proposers.llm.client import (
     classify_status,
     estimate_tokens,
 )
+from evolve.proposers.llm.lean_stream import EventStream
+from evolve.proposers.llm.stream import read_stream
 
 _MAX_HEADER_BYTES = 64 * 1024
 _MAX_BODY_BYTES = 64 * 1024 * 1024
@@ -63,13 +72,20 @@ class LeanChatClient:
         self._idle: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = []
         self._loop: asyncio.AbstractEventLoop | None = None
         self._ssl: ssl.SSLContext | None = None
+        self._no_stream_options = False
 
-    async def complete(self, messages: list[dict[str, str]], *, timeout: float) -> ChatResult:
+    async def complete(
+        self, messages: list[dict[str, str]], *, timeout: float, max_tokens: int | None = None,
+        watch: AnswerWatch | None = None,
+    ) -> ChatResult:
         body: dict[str, Any] = {"model": self.spec.served_name(), "messages": messages}
         if self.spec.temperature is not None:
             body["temperature"] = self.spec.temperature
-        if self.spec.max_tokens is not None:
-            body["max_tokens"] = self.spec.max_tokens
+        limit = max_tokens if max_tokens is not None else self.spec.max_tokens
+        if limit is not None:
+            body["max_tokens"] = limit
+        if self.spec.stream is not False:
+            return await self._streamed(messages, body, timeout, limit, watch)
         payload = json.dumps(body).encode()
         request = (self._head + f"Content-Length: {len(payload)}\r\n\r\n").encode() + payload
         try:
@@ -85,6 +101,60 @@ class LeanChatClient:
         except (ValueError, UnicodeDecodeError) as exc:
             raise LLMCallError(BAD_RESPONSE, f"unusable response: the body is not JSON ({exc})") from None
         return _result(data, messages)
+
+    async def _streamed(
+        self, messages: list[dict[str, str]], body: dict[str, Any], timeout: float, limit: int | None,
+        watch: AnswerWatch | None,
+    ) -> ChatResult:
+        """One streamed exchange on its own connection (closed on every exit, see the module docstring)."""
+        while True:
+            streamed = {**body, "stream": True}
+            if not self._no_stream_options:
+                streamed["stream_options"] = {"include_usage": True}
+            payload = json.dumps(streamed).encode()
+            request = (self._head.replace("Accept: application/json", "Accept: text/event-stream")
+                       + f"Content-Length: {len(payload)}\r\n\r\n").encode() + payload
+            sent_at = time.perf_counter()
+            try:
+                reader, writer = await asyncio.wait_for(self._dial(), timeout=timeout)
+            except asyncio.TimeoutError:
+                raise LLMCallError(TIMEOUT, f"no connection within {timeout:g}s") from None
+            except (OSError, ssl.SSLError) as exc:
+                raise LLMCallError(CONNECTION_ERROR, f"connection failed: {type(exc).__name__}: {exc}") from None
+            try:
+                writer.write(request)
+                await writer.drain()
+                status, headers = await asyncio.wait_for(_response_head(reader), timeout=timeout)
+                if not 200 <= status < 300:
+                    raw = await asyncio.wait_for(_body(reader, headers), timeout=timeout)
+                    error = classify_status(status, _error_text(raw), headers)
+                    if error.outcome == BAD_REQUEST and "stream_options" in error.message and not self._no_stream_options:
+                        self._no_stream_options = True  # an older server: stream without the usage report
+                        writer.close()
+                        continue
+                    raise error
+                if "event-stream" not in headers.get("content-type", "").lower():  # the server did not stream
+                    raw = await asyncio.wait_for(_body(reader, headers), timeout=timeout)
+                    writer.close()
+                    try:
+                        return _result(json.loads(raw), messages)
+                    except (ValueError, UnicodeDecodeError) as exc:
+                        raise LLMCallError(
+                            BAD_RESPONSE, f"unusable response: neither an event stream nor JSON ({exc})"
+                        ) from None
+            except asyncio.TimeoutError:
+                writer.close()
+                raise LLMCallError(TIMEOUT, f"no response within {timeout:g}s of sending the request") from None
+            except (OSError, EOFError, asyncio.IncompleteReadError, ValueError, ssl.SSLError) as exc:
+                writer.close()
+                raise LLMCallError(CONNECTION_ERROR, f"connection failed: {type(exc).__name__}: {exc}") from None
+            except LLMCallError:
+                writer.close()
+                raise
+            return await read_stream(
+                EventStream(reader, writer, headers), messages, timeout=timeout, sent_at=sent_at, max_tokens=limit,
+                watch=watch, classify=_classify_stream_error,
+            )
 
     async def aclose(self) -> None:
         idle, self._idle = self._idle, []
@@ -138,6 +208,21 @@ class LeanChatClient:
                 self._idle.append((reader, writer))
             else:
                 writer.close()
+
+
+async def _response_head(reader: asyncio.StreamReader) -> tuple[int, dict[str, str]]:
+    line = await reader.readline()
+    if not line:
+        raise EOFError("the server closed the connection without answering")
+    return _status(line), await _headers(reader)
+
+
+def _classify_stream_error(exc: Exception) -> LLMCallError | None:
+    if isinstance(exc, (OSError, EOFError, asyncio.IncompleteReadError, ssl.SSLError)):
+        return LLMCallError(CONNECTION_ERROR, f"stream broke: {type(exc).__name__}: {exc}")
+    if isinstance(exc, ValueError):
+        return LLMCallError(BAD_RESPONSE, f"unusable stream: {exc}")
+    return None
 
 
 def _status(line: bytes) -> int:
