@@ -49,3 +49,20 @@ def test_the_adaptive_mutator_records_its_operators_and_learns_from_observe():
 def test_the_same_seed_and_state_give_the_same_proposal():
     a, b = MutatorProposer(adaptive=True), MutatorProposer(adaptive=True)
     assert [a.mutate(CIRCLES, s).code for s in range(10)] == [b.mutate(CIRCLES, s).code for s in range(10)]
+
+
+def test_the_llm_proposer_learns_edit_kinds_when_asked(tmp_path):
+    from evolve.config import LLMConfig, ModelSpec
+    from evolve.proposers.llm.proposer import LLMProposer
+    from evolve.records import Proposal, ProposalUsage
+
+    config = LLMConfig(models=[ModelSpec(name="openai/m", api_base="http://127.0.0.1:9/v1")], adaptive_edit_kinds=True)
+    proposer = LLMProposer(config)
+    assert set(proposer.edit_kinds.priors) == {"diff", "rewrite", "crossover"}
+    usage = ProposalUsage(model="openai/m", edit_kind="rewrite")
+    proposer.observe(Proposal("openai/m", "rewrite", code="x = 1", usage=usage, operators=("rewrite",)), 1.0, 2.0)
+    assert proposer.edit_kinds.successes["rewrite"] == 1.0
+    again = LLMProposer(config)
+    again.restore(proposer.state())
+    assert again.edit_kinds.state() == proposer.edit_kinds.state()
+    assert LLMProposer(LLMConfig(models=config.models)).edit_kinds is None  # off by default

@@ -113,6 +113,11 @@ class LLMConfig(StrictModel):
     )
     ucb_c: float = Field(default=0.5, ge=0, description="Exploration strength of the UCB1 bandit.")
     edit_weights: EditWeights = EditWeights()
+    adaptive_edit_kinds: bool = Field(
+        default=False,
+        description="Learn which edit kinds (diff, rewrite, crossover) improve their parent: edit_weights become the "
+        "priors of a Thompson-sampling bandit (evolve.proposers.operator_bandit).",
+    )
     temperature: float = Field(default=0.8, ge=0, le=2)
     max_tokens: int | None = Field(default=None, ge=1, description="Reply length cap for every model (default: derived).")
     max_tokens_floor: int = Field(default=512, ge=1, description="Smallest derived max_tokens.")

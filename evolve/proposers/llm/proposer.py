@@ -28,6 +28,7 @@ from evolve.config.llm import LLMConfig
 from evolve.proposers.llm.prompt import build_messages, crossover_partner
 from evolve.proposers.llm.reply_length import max_tokens_for
 from evolve.proposers.base import ProposalContext, Proposer
+from evolve.proposers.operator_bandit import OperatorBandit
 from evolve.records import LLMCall, Proposal, ProposalUsage
 
 
@@ -53,6 +54,7 @@ class LLMProposer(Proposer):
         self.bandit = ModelBandit(
             {m.name: m.weight for m in config.models}, mode=config.selection, c=config.ucb_c
         )
+        self.edit_kinds = OperatorBandit(config.edit_weights.as_dict()) if config.adaptive_edit_kinds else None
         self._stop_reason: str | None = None
 
     @property
@@ -99,10 +101,11 @@ class LLMProposer(Proposer):
                 reason = f"the reply was cut off at the token limit{limit} (finish_reason=length): {reason}"
             self._observe_failure(model, usage)
             return Proposal(model, kind, error=reason, reply=stored_reply, usage=usage, summary=summary)
-        return Proposal(model, kind, code=code, reply=stored_reply, usage=usage, summary=summary)
+        return Proposal(model, kind, code=code, reply=stored_reply, usage=usage, summary=summary, operators=(kind,))
 
     def observe(self, proposal: Proposal, parent_score: float | None, child_score: float | None) -> None:
-        """Reward the model: improvement over the parent (0 when none, or no score) per dollar."""
+        """Reward the model (improvement over the parent, 0 when none or no score, per dollar) and,
+        when edit kinds are adaptive, credit the edit kind (a success iff the child beat its parent)."""
         usage = proposal.usage
         if usage is None or not usage.model or usage.observed:
             return
@@ -111,15 +114,21 @@ class LLMProposer(Proposer):
         if parent_score is not None and child_score is not None:
             gain = child_score - parent_score
         self.bandit.record(usage.model, usage.cost, gain)
+        if self.edit_kinds is not None and proposal.operators:
+            self.edit_kinds.record(proposal.operators, gain > 0)
 
     def state(self) -> dict:
         state: dict[str, Any] = {"bandit": self.bandit.state(), "budget": self.caller.budget.snapshot()}
+        if self.edit_kinds is not None:
+            state["edit_kinds"] = self.edit_kinds.state()
         if self.caller.cache is not None:
             state["cache"] = self.caller.cache.state()
         return state
 
     def restore(self, state: dict) -> None:
         self.bandit.restore(state.get("bandit", {}))
+        if self.edit_kinds is not None and "edit_kinds" in state:
+            self.edit_kinds.restore(state["edit_kinds"])
         budget = state.get("budget") or {}
         self.caller.budget.restore(float(budget.get("spent", 0.0)), int(budget.get("calls", 0)))
         if self.caller.cache is not None and "cache" in state:
@@ -136,6 +145,8 @@ class LLMProposer(Proposer):
     # -- internals ------------------------------------------------------------------------
     def _edit_kind(self, context: ProposalContext, rng: random.Random) -> str:
         weights = self.config.edit_weights.as_dict()
+        if self.edit_kinds is not None:  # its own rng: the proposal's draws stay those of the fixed mix
+            weights = self.edit_kinds.weights(random.Random(f"{context.seed}:edit-kinds"))
         if crossover_partner(context) is None:
             weights["crossover"] = 0.0
         if sum(weights.values()) <= 0:
@@ -162,6 +173,8 @@ class LLMProposer(Proposer):
             return  # nothing was asked (budget refused): no evidence about the model
         usage.observed = True
         self.bandit.record(model, usage.cost, 0.0)
+        if self.edit_kinds is not None and usage.edit_kind:
+            self.edit_kinds.record([usage.edit_kind], False)
 
     def _usage(self, model: str | None, kind: str, rows: list[LLMCall]) -> ProposalUsage:
         return ProposalUsage(model=model, edit_kind=kind, calls=rows, store_text=self.config.store_text)
