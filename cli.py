@@ -38,7 +38,8 @@ RunArg = typer.Argument(..., help="A run directory, as printed by `evolve run`."
 PlainOpt = typer.Option(False, "--plain", help="Plain progress lines instead of the live dashboard (automatic when not a TTY).")
 ModelOpt = typer.Option(
     None, "--model", "-m",
-    help="A model to propose with, NAME[:WEIGHT], repeatable (e.g. openai/gpt-4o-mini:3). Replaces the problem's "
+    help="A model to propose with, NAME[:WEIGHT], repeatable (e.g. openai/gpt-4o-mini:3), or a .gguf file evolve "
+    "serves itself with llama.cpp (pip install -e '.[local]'). Replaces the problem's "
     "llm.models list (their prices are kept). Keys come from the environment (OPENAI_API_KEY, or api_key_env).",
 )
 ApiBaseOpt = typer.Option(None, "--api-base", help="Base URL of an OpenAI-compatible server (vLLM, ollama, llama.cpp, OpenRouter).")
@@ -174,6 +175,10 @@ def run(
     max_calls: Optional[int] = MaxCallsOpt,
     price: Optional[str] = PriceOpt,
     no_store_text: bool = typer.Option(False, "--no-store-text", help="Store only sha256 and sizes of prompts and replies."),
+    prompt_style: Optional[str] = typer.Option(
+        None, "--prompt-style",
+        help="chat (default) or completion: a few-shot text continued by the model, for small base models (full rewrites).",
+    ),
     record: Optional[Path] = typer.Option(None, "--record", help="Append every LLM reply to this JSONL file."),
     replay: Optional[Path] = typer.Option(None, "--replay", help="Answer LLM calls from a --record file, offline."),
     plain: bool = PlainOpt,
@@ -187,7 +192,7 @@ def run(
         config = _scale_overrides(config, proposals, evaluations, executor, ray_address)
         config = _with_llm(
             config, model, api_base, price, max_cost=max_cost, max_calls=max_calls,
-            store_text=False if no_store_text else None,
+            store_text=False if no_store_text else None, prompt_style=prompt_style,
             record=str(record.resolve()) if record else None, replay=str(replay.resolve()) if replay else None,
         )
         config = config.with_overrides("run", sandbox=_check_sandbox(config.run.sandbox))

@@ -10,6 +10,7 @@ cache, or a prompt.
 from __future__ import annotations
 
 import math
+from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import Field, model_validator
@@ -60,6 +61,17 @@ class ModelSpec(StrictModel):
         "one (llama.cpp /props), else no limit beyond [run] max_concurrent_proposals.",
     )
     stream: bool | None = Field(default=None, description="Stream replies (default: [llm] stream).")
+    gguf: str | None = Field(
+        default=None,
+        description="A GGUF model file that evolve serves itself with llama.cpp (the 'local' extra, xllamacpp), "
+        "one request at a time; --model path/to/model.gguf sets it.",
+    )
+    threads: int = Field(default=1, ge=1, description="CPU threads of a gguf model's llama.cpp server.")
+    prompt_style: Literal["chat", "completion"] | None = Field(
+        default=None,
+        description="chat: system and user messages; completion: a few-shot 'original / improved program' text "
+        "continued by the model (for small base models; full rewrites only). Default: [llm] prompt_style.",
+    )
     route: Literal["auto", "openai", "litellm"] = "auto"
 
     @model_validator(mode="before")
@@ -74,7 +86,7 @@ class ModelSpec(StrictModel):
     def resolved_route(self) -> Literal["openai", "litellm"]:
         if self.route != "auto":
             return self.route
-        if self.provider == "openai" or self.api_base:
+        if self.provider == "openai" or self.api_base or self.gguf:
             return "openai"
         return "litellm"
 
@@ -128,6 +140,9 @@ class LLMConfig(StrictModel):
         "the whole reply when not. Waiting for a free slot of the model does not count.",
     )
     stream: bool = Field(default=True, description="Stream replies, so the timeout measures silence and a complete answer is cut.")
+    prompt_style: Literal["chat", "completion"] = Field(
+        default="chat", description="The models' default prompt style (see ModelSpec.prompt_style)."
+    )
     max_concurrent: int | None = Field(default=None, ge=1, description="Default max_concurrent of every model.")
     retries: int = Field(default=3, ge=0, description="Retries after a 429, 5xx, timeout or connection error.")
     timeout_retries: int = Field(
@@ -186,8 +201,9 @@ class LLMConfig(StrictModel):
                 "temperature": self.temperature if spec.temperature is None else spec.temperature,
                 "max_tokens": spec.max_tokens or self.max_tokens,
                 "timeout_s": spec.timeout_s or self.timeout_s,
-                "max_concurrent": spec.max_concurrent or self.max_concurrent,
+                "max_concurrent": spec.max_concurrent or self.max_concurrent or (1 if spec.gguf else None),
                 "stream": self.stream if spec.stream is None else spec.stream,
+                "prompt_style": spec.prompt_style or self.prompt_style,
             }
         )
 
@@ -197,11 +213,18 @@ def parse_model_arg(text: str) -> ModelSpec:
 
     A trailing ``:<number>`` is a weight, anything else stays part of the name, so ollama
     tags survive: ``ollama-model:7b`` is a name, ``qwen2.5-coder:7b:2`` is that name with
-    weight 2.
+    weight 2. A name ending in ``.gguf`` is a model file evolve serves itself: model
+    ``local/<file stem>`` with ``gguf`` set to the file's absolute path.
     """
     text = text.strip()
     if not text:
         raise ValueError("--model: empty model name; expected NAME[:WEIGHT], e.g. openai/gpt-4o-mini:2")
+    path, _, weight_text = text.rpartition(":") if text.rpartition(":")[2].replace(".", "", 1).isdigit() else (text, "", "")
+    if path.lower().endswith(".gguf"):
+        file = Path(path).expanduser().resolve()
+        if not file.is_file():
+            raise ValueError(f"--model {path}: no such GGUF file")
+        return ModelSpec(name=f"local/{file.stem}", gguf=str(file), weight=float(weight_text) if weight_text else 1.0)
     name, sep, tail = text.rpartition(":")
     if sep and name:
         try:

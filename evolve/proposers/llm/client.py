@@ -213,6 +213,10 @@ def _litellm_error(exc: BaseException) -> LLMCallError:
 def make_client(spec: ModelSpec) -> ChatClient:
     """The client for ``spec``'s route (see ModelSpec): an OpenAI-compatible ``api_base`` gets the
     lean client (``lean_client``, a tenth of the SDK's CPU per call), OpenAI itself the SDK."""
+    if spec.gguf:
+        from evolve.proposers.llm.local_model import LocalModelClient
+
+        return LocalModelClient(spec)
     if spec.resolved_route() == "openai":
         if spec.api_base:
             from evolve.proposers.llm.lean_client import LeanChatClient

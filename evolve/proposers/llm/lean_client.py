@@ -63,7 +63,9 @@ class LeanChatClient:
         self._tls = url.scheme == "https"
         self._host = url.hostname
         self._port = url.port or (443 if self._tls else 80)
-        self._path = f"{url.path}/chat/completions"
+        # completion style (a base model continuing a text) posts to /completions, chat to /chat/completions
+        self._text = spec.prompt_style == "completion"
+        self._path = f"{url.path}/completions" if self._text else f"{url.path}/chat/completions"
         authority = url.hostname if url.port is None else f"{url.hostname}:{url.port}"
         self._head = (
             f"POST {self._path} HTTP/1.1\r\nHost: {authority}\r\nAuthorization: Bearer {key}\r\n"
@@ -79,6 +81,8 @@ class LeanChatClient:
         watch: AnswerWatch | None = None,
     ) -> ChatResult:
         body: dict[str, Any] = {"model": self.spec.served_name(), "messages": messages}
+        if self._text:  # the prompt is the messages' text, continued until the code block closes
+            body = {"model": self.spec.served_name(), "prompt": "".join(m["content"] for m in messages), "stop": ["```"]}
         if self.spec.temperature is not None:
             body["temperature"] = self.spec.temperature
         limit = max_tokens if max_tokens is not None else self.spec.max_tokens
@@ -100,7 +104,7 @@ class LeanChatClient:
             data = json.loads(raw)
         except (ValueError, UnicodeDecodeError) as exc:
             raise LLMCallError(BAD_RESPONSE, f"unusable response: the body is not JSON ({exc})") from None
-        return _result(data, messages)
+        return _result(data, messages, completion=self._text)
 
     async def _streamed(
         self, messages: list[dict[str, str]], body: dict[str, Any], timeout: float, limit: int | None,
@@ -137,7 +141,7 @@ class LeanChatClient:
                     raw = await asyncio.wait_for(_body(reader, headers), timeout=timeout)
                     writer.close()
                     try:
-                        return _result(json.loads(raw), messages)
+                        return _result(json.loads(raw), messages, completion=self._text)
                     except (ValueError, UnicodeDecodeError) as exc:
                         raise LLMCallError(
                             BAD_RESPONSE, f"unusable response: neither an event stream nor JSON ({exc})"
@@ -152,7 +156,8 @@ class LeanChatClient:
                 writer.close()
                 raise
             return await read_stream(
-                EventStream(reader, writer, headers), messages, timeout=timeout, sent_at=sent_at, max_tokens=limit,
+                EventStream(reader, writer, headers, text=self._text), messages, timeout=timeout, sent_at=sent_at,
+                max_tokens=limit,
                 watch=watch, classify=_classify_stream_error,
             )
 
@@ -279,13 +284,15 @@ def _error_text(raw: bytes) -> str:
     return str(err.get("message", err) if isinstance(err, dict) else err)
 
 
-def _result(data: Any, messages: list[dict[str, str]]) -> ChatResult:
+def _result(data: Any, messages: list[dict[str, str]], *, completion: bool = False) -> ChatResult:
+    """A chat completion's reply (``choices[0].message.content``), or a text completion's (``choices[0].text``)."""
     try:
         choice = data["choices"][0]
-        text = choice["message"].get("content") or ""
+        text = (choice["text"] if completion else choice["message"].get("content")) or ""
         finish = choice.get("finish_reason")
     except (KeyError, IndexError, TypeError, AttributeError):
-        raise LLMCallError(BAD_RESPONSE, "response has no choices[0].message") from None
+        where = "choices[0].text" if completion else "choices[0].message"
+        raise LLMCallError(BAD_RESPONSE, f"response has no {where}") from None
     if not isinstance(text, str):
         raise LLMCallError(BAD_RESPONSE, "choices[0].message.content is not text")
     usage = data.get("usage") if isinstance(data, dict) else None

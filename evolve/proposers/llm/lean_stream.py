@@ -2,7 +2,8 @@
 
 ``EventStream`` is the async iterator ``evolve.proposers.llm.stream.read_stream`` consumes
 (it reads chunks the way the openai SDK's stream yields them: objects with ``choices``,
-``delta``, ``finish_reason`` and ``usage`` attributes). It decodes the body (chunked
+``delta``, ``finish_reason`` and ``usage`` attributes; a text completion's ``text`` is read
+as a delta's ``content``). It decodes the body (chunked
 transfer encoding or read to the connection's end), splits it into ``data:`` events, stops
 at ``data: [DONE]``, and closes the connection when closed, which is how the server learns
 that the client left. Every size is bounded: an event may not exceed ``MAX_EVENT_BYTES``.
@@ -19,7 +20,10 @@ MAX_EVENT_BYTES = 1 << 20
 
 
 class EventStream:
-    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, headers: dict[str, str]) -> None:
+    def __init__(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, headers: dict[str, str], *, text: bool = False
+    ) -> None:
+        self._text = text  # text completions: each choice's "text" is read as a chat delta's content
         self._reader = reader
         self._writer = writer
         self._chunked = "chunked" in headers.get("transfer-encoding", "").lower()
@@ -46,9 +50,14 @@ class EventStream:
                 self._done = True
                 break
             try:
-                return _namespace(json.loads(data))
+                chunk = json.loads(data)
             except (ValueError, UnicodeDecodeError) as exc:
                 raise ValueError(f"an event is not JSON: {exc}") from None
+            if self._text and isinstance(chunk, dict):
+                for choice in chunk.get("choices") or []:
+                    if isinstance(choice, dict) and "text" in choice:
+                        choice["delta"] = {"content": choice.pop("text")}
+            return _namespace(chunk)
         raise StopAsyncIteration
 
     async def aclose(self) -> None:

@@ -53,6 +53,8 @@ def price_for(spec: ModelSpec) -> Price:
     """The price of ``spec``; ``Price.known`` is False when no source has one."""
     if spec.price_in_per_m is not None or spec.price_out_per_m is not None:
         return Price(spec.price_in_per_m or 0.0, spec.price_out_per_m or 0.0, "config")
+    if spec.gguf:
+        return Price(0.0, 0.0, "local")  # served by evolve itself: no bill
     short = spec.name.split("/", 1)[1] if "/" in spec.name else spec.name
     if short in BUILTIN_PRICES and not spec.api_base:
         return Price(*BUILTIN_PRICES[short], "builtin")

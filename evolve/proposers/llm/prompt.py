@@ -123,3 +123,30 @@ def _clip(text: str, limit: int) -> str:
     head = limit * 2 // 3
     tail = limit - head
     return f"{text[:head]}\n[... {len(text) - limit} characters omitted ...]\n{text[-tail:]}"
+
+
+def build_completion_prompt(context: ProposalContext, *, examples: int = 2) -> str:
+    """A few-shot text for completion-style models: up to ``examples`` worse -> better pairs
+    from the inspirations, then the parent, and an open code fence for its improved version."""
+    problem = context.problem
+    lines = problem.description.strip().splitlines()
+    values = dict(objective=problem.objective, better="higher" if problem.maximize else "lower")
+    parts = [Template(T.COMPLETION_HEADER).substitute(name=problem.name, summary=lines[0] if lines else "", **values)]
+    scored = sorted(
+        (p for p in context.inspirations if p.score is not None and math.isfinite(p.score)),
+        key=lambda p: p.score if problem.maximize else -p.score,  # type: ignore[operator]
+    )
+    pairs = [(a, b) for a, b in zip(scored, scored[1:]) if a.score != b.score][-examples:]
+    for worse, better in pairs:
+        parts.append(Template(T.COMPLETION_PAIR).substitute(
+            worse=f"{worse.score:.6g}", better_score=f"{better.score:.6g}",
+            original=_with_newline(_evolvable(worse.code)), improved=_with_newline(_evolvable(better.code)), **values,
+        ))
+    parent = context.parent
+    score = f"{parent.score:.6g}" if parent.score is not None else "failed"
+    parts.append(Template(T.COMPLETION_ASK).substitute(score=score, code=_with_newline(_evolvable(parent.code)), **values))
+    return "".join(parts)
+
+
+def _with_newline(code: str) -> str:
+    return code if code.endswith("\n") else code + "\n"

@@ -25,7 +25,7 @@ from evolve.proposers.llm.answer import AnswerWatch
 from evolve.proposers.llm.bandit import ModelBandit
 from evolve.proposers.llm.caller import BUDGET, Caller
 from evolve.config.llm import LLMConfig
-from evolve.proposers.llm.prompt import build_messages, crossover_partner
+from evolve.proposers.llm.prompt import build_completion_prompt, build_messages, crossover_partner
 from evolve.proposers.llm.reply_length import max_tokens_for
 from evolve.proposers.base import ProposalContext, Proposer
 from evolve.proposers.operator_bandit import OperatorBandit
@@ -75,13 +75,18 @@ class LLMProposer(Proposer):
         if model is None:
             self._stop_reason = self._stop_reason or self.caller.why_given_up()
             return Proposal(self.name, kind, error=self._stop_reason, usage=self._usage(None, kind, []))
-        messages = build_messages(context, kind, max_feedback_chars=self.config.max_feedback_chars)
+        completion = self.caller.specs[model].prompt_style == "completion"
+        if completion:  # a base model continues a few-shot text: full rewrites only, the fence closed by a stop
+            kind = "rewrite"
+            messages = [{"role": "user", "content": build_completion_prompt(context)}]
+        else:
+            messages = build_messages(context, kind, max_feedback_chars=self.config.max_feedback_chars)
         partner = crossover_partner(context) if kind == "crossover" else None
         max_tokens = max_tokens_for(
             self.config, self.caller.specs[model], kind, context.parent.code, partner.code if partner else None
         )
         outcome = await self.caller.call(
-            model, messages, rng, max_tokens=max_tokens, watch=AnswerWatch(kind, context.parent.code)
+            model, messages, rng, max_tokens=max_tokens, watch=None if completion else AnswerWatch(kind, context.parent.code)
         )
         usage = self._usage(model, kind, outcome.rows)
         if outcome.result is None:
@@ -93,7 +98,10 @@ class LLMProposer(Proposer):
         stored_reply = reply if self.config.store_text else ""  # summary too: it quotes the reply
         summary = summarize(reply) if self.config.store_text else ""
         try:
-            code = apply_reply(context.parent.code, reply, mode="auto")
+            if completion:
+                code = apply_reply(context.parent.code, f"```python\n{reply.rstrip()}\n```", mode="rewrite")
+            else:
+                code = apply_reply(context.parent.code, reply, mode="auto")
         except EditError as exc:
             reason = str(exc)
             if outcome.result.finish_reason == "length":

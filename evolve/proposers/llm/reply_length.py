@@ -57,7 +57,7 @@ def max_tokens_for(config: LLMConfig, spec: ModelSpec, kind: str, parent_code: s
     """The cap sent to ``spec`` (already ``config.effective``): its own, else derived behind an api_base, else None."""
     if spec.max_tokens is not None:
         return spec.max_tokens
-    if not spec.api_base:
+    if not spec.api_base and not spec.gguf:
         return None
     return derived_max_tokens(
         kind, parent_code, partner_code=partner_code, floor=config.max_tokens_floor, cap=config.max_tokens_cap

@@ -89,3 +89,29 @@ single ```python fenced block. Keep every function the harness calls, with the s
 signature."""
 
 PING = "Reply with the single word: ready"
+
+
+# Completion style (``prompt_style = "completion"``): a text a base model continues. The
+# model sees worse -> better pairs and writes the improved version of the last one; the
+# code fence it opens is closed by the server's stop sequence.
+COMPLETION_HEADER = """\
+# $name: $summary
+# Each original program below is followed by an improved version with a better `$objective` ($better is better).
+"""
+
+COMPLETION_PAIR = """
+# Original program ($objective = $worse):
+```python
+$original```
+# Improved program ($objective = $better_score):
+```python
+$improved```
+"""
+
+COMPLETION_ASK = """
+# Original program ($objective = $score):
+```python
+$code```
+# Improved program (a better $objective):
+```python
+"""
