@@ -1,4 +1,9 @@
-"""The `evolve` command: parse, call the engine, render. No search logic lives here."""
+"""The `evolve` command: parse, call the engine, render. No search logic lives here.
+
+This file holds the typer app and the commands that start or drive work (``run``, ``resume``,
+``check``, ``init``, ``problems``, ``models``); the commands that only read a run live in
+``evolve.views.inspection`` and are registered at the end.
+"""
 
 from __future__ import annotations
 
@@ -8,21 +13,20 @@ from pathlib import Path
 from typing import Optional
 
 import typer
-from rich.console import Console
 from rich.markup import escape
-from rich.syntax import Syntax
 from rich.table import Table
 
-from evolve.config import ConfigError, LLMConfig, ProblemConfig
 from evolve import loop
+from evolve.config import ConfigError, LLMConfig, ProblemConfig
 from evolve.loop import RunError, execute
 from evolve.problem import builtin_problems, load_problem
 from evolve.problem_checks import Finding, check_folder, check_scores
-from evolve.records import RunStatus
 from evolve.proposers import llm as llm_options
-from evolve.store import Run, RunLocked, create_run, open_run
-from evolve.views import Dashboard, PlainLog
+from evolve.records import RunStatus
+from evolve.store import Run, create_run
+from evolve.views import Dashboard, PlainLog, inspection
 from evolve.views import summary as summary_views
+from evolve.views.cli_common import JsonOpt, RunArg, console, errors, fail, fmt, open_run_dir
 
 app = typer.Typer(
     help="LLM-driven algorithm discovery: evolve programs with MAP-Elites, scored by trusted evaluators.",
@@ -30,11 +34,8 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-console = Console()
-errors = Console(stderr=True)
 
 ProblemArg = typer.Argument(..., help="A problem folder, or the name of a built-in problem (see `evolve problems`).")
-RunArg = typer.Argument(..., help="A run directory, as printed by `evolve run`.")
 PlainOpt = typer.Option(False, "--plain", help="Plain progress lines instead of the live dashboard (automatic when not a TTY).")
 ModelOpt = typer.Option(
     None, "--model", "-m",
@@ -70,11 +71,6 @@ def _scale_overrides(
     )
 
 
-def _fail(message: str, code: int = 2) -> None:
-    errors.print(f"[bold red]error:[/] {escape(message)}", highlight=False)
-    raise typer.Exit(code)
-
-
 def _observer(run: Run, plain: bool):
     if plain or not sys.stdout.isatty():
         return PlainLog()
@@ -107,7 +103,7 @@ def _drive(run: Run, plain: bool) -> None:
         errors.print(f"interrupted; every committed candidate is saved. Continue with: evolve resume {run.directory}")
         raise typer.Exit(130)
     except (RunError, ConfigError, ValueError) as exc:
-        _fail(str(exc), code=1)
+        fail(str(exc), code=1)
     if run.db.get_meta("status") == RunStatus.INTERRUPTED:
         typer.echo(f"{progress.message}; every committed candidate is saved. Continue with: evolve resume {run.directory}",
                    err=True)  # one unwrapped line: scripts and people copy the command from it
@@ -141,7 +137,7 @@ def _compare_baselines(run: Run, search: float, holdout: float | None) -> None:
     console.print("baselines, scored by the run's evaluator:", highlight=False)
     table = Table("baseline", "search", "holdout" if holdout is not None else "", box=None)
     for name, scores in rows.items():
-        table.add_row(name, _fmt(scores.get("search")), _fmt(scores.get("holdout")) if holdout is not None else "")
+        table.add_row(name, fmt(scores.get("search")), fmt(scores.get("holdout")) if holdout is not None else "")
     console.print(table)
     split, ours = ("holdout", holdout) if holdout is not None else ("search", search)
     scored = {n: s[split] for n, s in rows.items() if s.get(split) is not None}
@@ -199,7 +195,7 @@ def run(
         _check_llm(config)
         handle = create_run(loaded, config, out)
     except (ConfigError, ValueError) as exc:
-        _fail(str(exc))
+        fail(str(exc))
     typer.echo(f"run directory: {handle.directory}")
     try:
         _drive(handle, plain)
@@ -220,7 +216,7 @@ def resume(
     plain: bool = PlainOpt,
 ) -> None:
     """Continue a stopped, interrupted or killed run from its database (concurrency and executor may change)."""
-    handle = _open(run_dir)
+    handle = open_run_dir(run_dir)
     changes = (budget, max_cost, max_calls, proposals, evaluations, executor, ray_address)
     if any(value is not None for value in changes):
         try:
@@ -229,125 +225,12 @@ def resume(
             handle.config = _with_llm(config, None, None, None, max_cost=max_cost, max_calls=max_calls)
         except (ConfigError, ValueError) as exc:
             handle.close()
-            _fail(str(exc))
+            fail(str(exc))
         handle.db.set_meta("config", handle.config.model_dump(mode="json"))
     try:
         _drive(handle, plain)
     finally:
         handle.close()
-
-
-JsonOpt = typer.Option(False, "--json", help="Print machine-readable JSON instead of tables.")
-
-
-def _fmt(value: float | None, digits: int = 6) -> str:
-    return "—" if value is None else f"{value:.{digits}f}"
-
-
-@app.command()
-def status(run_dir: Path = RunArg, as_json: bool = JsonOpt) -> None:
-    """Summarise a run: progress, best score (search and holdout), failures, proposals and LLM cost."""
-    handle = _open(run_dir, readonly=True)
-    summary = summary_views.run_summary(handle)
-    handle.close()
-    if as_json:
-        typer.echo(json.dumps(summary, indent=2))
-        return
-    table = Table(show_header=False, box=None)
-    table.add_row("problem", summary["problem"])
-    reason = f" ({summary['stop_reason']})" if summary["stop_reason"] else ""
-    table.add_row("status", summary["status"] + reason)
-    table.add_row("evaluated", f"{summary['evaluated']} of {summary['budget']} (seed included), {summary['valid']} valid")
-    table.add_row("pending", str(summary["pending"]))
-    best = summary["best"]
-    table.add_row(f"best {summary['objective']}", f"{best['search_score']:.6f} (program {best['program_id']})" if best else "—")
-    if best and best["holdout"] is not None:
-        held = best["holdout"]
-        text = f"{held['score']:.6f} (gap {best['holdout_gap']:+.6f})" if held["ok"] else f"failed: {held['failure_kind']}"
-        table.add_row("holdout", f"{text}; {summary['holdout_scored']} program(s) scored on the holdout split")
-    if summary["cascade_stopped"]:
-        table.add_row("cascade", f"{summary['cascade_stopped']} stopped early ({summary['cascade_saved_stage_runs']} stage runs saved)")
-    table.add_row("failures", ", ".join(f"{k} {n}" for k, n in summary["failures"].items()) or "none")
-    table.add_row("proposals", ", ".join(f"{k} {n}" for k, n in summary["proposals"].items()) or "none")
-    table.add_row("LLM", f"{summary['llm_calls']} calls, ${summary['llm_cost']:.4f}")
-    table.add_row("sandbox", summary["sandbox"])
-    console.print(table)
-
-
-@app.command()
-def best(
-    run_dir: Path = RunArg,
-    top: int = typer.Option(1, "--top", min=1, help="How many of the best programs to show."),
-    code_only: bool = typer.Option(False, "--code-only", help="Print only the best program's source (for redirection)."),
-    pareto: bool = typer.Option(False, "--pareto", help="Show the Pareto front over the primary and [[objectives]] instead."),
-    as_json: bool = JsonOpt,
-) -> None:
-    """Print the best program(s) of a run with their metrics, search and holdout scores."""
-    handle = _open(run_dir, readonly=True)
-    config = handle.config
-    if pareto and not config.objectives:
-        handle.close()
-        _fail(f"{config.problem.name} declares no secondary objectives ([[objectives]] in problem.toml)")
-    programs = summary_views.pareto_programs(handle) if pareto else handle.db.best(maximize=config.objective.maximize, limit=top)
-    data = [summary_views.program_data(handle, p) for p in programs]
-    handle.close()
-    if not programs:
-        _fail("the run has no successfully evaluated program yet", code=1)
-    if as_json:
-        typer.echo(json.dumps(data, indent=2))
-        return
-    if code_only:
-        sys.stdout.write(programs[0].code)
-        return
-    for program, row in zip(programs, data):
-        ev = program.evaluation
-        assert ev is not None
-        holdout = ""
-        if row["holdout"] is not None:
-            held = row["holdout"]
-            holdout = f" · holdout {held['score']:.6f} (gap {row['holdout_gap']:+.4g})" if held["ok"] else f" · holdout failed ({held['failure_kind']})"
-        console.rule(
-            f"program {program.id} · {config.objective.name} {ev.score:.6f}{holdout} · generation {program.generation}"
-            f" · {program.proposer}/{program.kind}"
-        )
-        numbers = {**ev.objectives, **ev.metrics, **ev.features}
-        console.print(", ".join(f"{k}={v:.6g}" for k, v in numbers.items()), highlight=False)
-        if ev.feedback:
-            console.print(ev.feedback, style="dim", highlight=False)
-        if console.is_terminal:
-            console.print(Syntax(program.code, "python", line_numbers=False))
-        else:  # never crop code that may be copied out of a log
-            typer.echo(program.code)
-
-
-@app.command()
-def holdout(run_dir: Path = RunArg, as_json: bool = JsonOpt) -> None:
-    """Score a run's best program (and each archive cell's best) on the problem's holdout split."""
-    handle = _open(run_dir)
-    try:
-        gap = loop.holdout(handle)
-        rows = [summary_views.program_data(handle, p, code=False) for p in _holdout_programs(handle)]
-    except (ValueError, RunError) as exc:
-        _fail(str(exc))
-    finally:
-        handle.close()
-    if as_json:
-        typer.echo(json.dumps(rows, indent=2))
-        return
-    table = Table("program", "search", "holdout", "gap", "detail")
-    for row in rows:
-        held = row["holdout"]
-        detail = "" if held["ok"] else f"{held['failure_kind']}: {held['failure_message'][:100]}"
-        table.add_row(str(row["program_id"]), _fmt(row["search_score"]), _fmt(row["holdout_score"]),
-                      "—" if row["holdout_gap"] is None else f"{row['holdout_gap']:+.6f}", detail)
-    console.print(table)
-    if gap is not None and gap.holdout is not None:
-        console.print(f"best program {gap.program_id}: search {gap.search:.6f}, holdout {gap.holdout:.6f} (gap {gap.gap:+.6f})")
-
-
-def _holdout_programs(run: Run) -> list:
-    ids = list(run.db.holdout_results())
-    return [p for p in (run.db.program(i) for i in ids) if p is not None]
 
 
 @app.command()
@@ -376,7 +259,7 @@ def check(
     try:
         loaded = load_problem(problem)
     except ConfigError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     findings = check_folder(loaded)
     errors_found = [f for f in findings if f.level == "error"]
     if errors_found:
@@ -385,12 +268,12 @@ def check(
                                    "programs": []}, indent=2))
         else:
             _print_findings(findings)
-        _fail(f"{loaded.root}: {len(errors_found)} error(s) to fix before the problem can be scored")
+        fail(f"{loaded.root}: {len(errors_found)} error(s) to fix before the problem can be scored")
     try:
         sandbox = _check_sandbox(sandbox or loaded.config.run.sandbox)
         scored = loop.score_problem(loaded, sandbox)
     except (ConfigError, ValueError) as exc:
-        _fail(str(exc))
+        fail(str(exc))
     findings += check_scores(loaded, scored)
     seed_failed = any(row.name == "initial.py" and row.split == "search" and not row.result.complete for row in scored)
     if as_json:
@@ -407,7 +290,7 @@ def check(
         status = "ok" if result.complete else (f"stopped at stage {result.stage}" if result.ok else result.failure_kind)
         text = (result.feedback if result.ok else result.failure_message).strip().splitlines()
         detail = (text[0] if result.ok else text[-1]) if text else ""
-        table.add_row(row.name, row.split, status, _fmt(result.score) if result.ok else "—", f"{result.duration_s:.2f}",
+        table.add_row(row.name, row.split, status, fmt(result.score) if result.ok else "—", f"{result.duration_s:.2f}",
                       detail if len(detail) <= 90 else detail[:89] + "…")
     console.print(table)
     _print_findings(findings)
@@ -418,7 +301,7 @@ def check(
             if row.result.output.strip():
                 errors.print("candidate output:\n" + row.result.output.strip()[-2000:], highlight=False, markup=False, style="dim")
     if seed_failed:
-        _fail("the seed program does not evaluate; a run would have nothing to evolve from", code=1)
+        fail("the seed program does not evaluate; a run would have nothing to evolve from", code=1)
 
 
 def _findings_data(findings: list[Finding]) -> list[dict]:
@@ -458,7 +341,7 @@ def models(
             measure_with=brief if measure else None, tokens=tokens,
         )
     except (ConfigError, ValueError) as exc:
-        _fail(str(exc))
+        fail(str(exc))
     table = Table("model", "route", "endpoint", "price $/1M in/out", "status", "latency", "reply",
                   *(("tokens/s", "first token", "slots") if measure else ()))
     failed = 0
@@ -487,161 +370,7 @@ def models(
                       highlight=False, markup=False)
         console.print(h.toml, highlight=False, markup=False)
     if failed:
-        _fail(f"{failed} of {len(health)} model(s) did not answer", code=1)
-
-
-ProgramIdArg = typer.Argument(..., help="A program id, as shown by `evolve best`, `lineage` or the report.")
-
-
-@app.command()
-def report(
-    run_dir: Path = RunArg,
-    out: Optional[Path] = typer.Option(
-        None, "--out", "-o", help="Where to write: the HTML file, or with --format md a folder (default: in the run directory).",
-    ),
-    fmt: str = typer.Option("html", "--format", "-f", help="html: one self-contained file; md: report.md plus PNG figures."),
-    no_baselines: bool = typer.Option(False, "--no-baselines", help="Do not score the problem's baselines (faster)."),
-    as_json: bool = JsonOpt,
-) -> None:
-    """Write a report of a run: progress, archive, lineage of the best, proposers, failures, holdout."""
-    from evolve.report import write_report
-    from evolve.report.plots import MissingMatplotlib
-
-    if fmt not in ("html", "md"):
-        _fail(f"--format {fmt!r}: choose html or md")
-    handle = _open(run_dir, readonly=True)
-    target = out or handle.directory / ("report.html" if fmt == "html" else "report")
-    try:
-        path, data = write_report(handle, target, format=fmt, score_baselines=not no_baselines,  # type: ignore[arg-type]
-                                  command=f"evolve report {run_dir}")
-    except (MissingMatplotlib, ValueError, OSError) as exc:
-        _fail(str(exc), code=1)
-    finally:
-        handle.close()
-    best = data.best
-    summary = {"report": str(path), "format": fmt, "baselines": data.references.baselines,
-               "best_program_id": best.id if best else None, "best_score": best.score if best else None}
-    if as_json:
-        typer.echo(json.dumps(summary, indent=2))
-        return
-    typer.echo(f"report: {path}")
-    console.print(f"baselines {data.references.baselines}", style="dim", highlight=False)
-
-
-@app.command()
-def show(
-    run_dir: Path = RunArg,
-    program_id: int = ProgramIdArg,
-    no_code: bool = typer.Option(False, "--no-code", help="Leave out the program's source."),
-    as_json: bool = JsonOpt,
-) -> None:
-    """Show one program: code, metrics, feedback or failure, parent and the diff to it, cell, holdout."""
-    from evolve.report import terminal
-    from evolve.report.archive import archive_view
-    from evolve.report.detail import detail_data, program_detail
-    from evolve.report.queries import RunQueries
-
-    handle = _open(run_dir, readonly=True)
-    try:
-        with RunQueries(handle.directory) as queries:
-            detail = program_detail(handle, program_id, queries, archive_view(handle))
-            data = detail_data(handle, detail) if as_json else None
-    except KeyError:
-        total = handle.db.totals().programs
-        _fail(f"the run has no program {program_id} (its programs are 1 to {total})")
-    finally:
-        handle.close()
-    if as_json:
-        typer.echo(json.dumps(data, indent=2))
-        return
-    terminal.show(console, detail, handle.config.objective.name, with_code=not no_code)
-
-
-@app.command()
-def lineage(
-    run_dir: Path = RunArg,
-    program_id: Optional[int] = typer.Argument(None, help="The program whose ancestry to show (default: the best)."),
-    diffs: bool = typer.Option(False, "--diffs", help="Also print the diff of every step."),
-    as_json: bool = JsonOpt,
-) -> None:
-    """The chain of parents from the seed to a program: each step's score, proposer and change."""
-    from dataclasses import asdict
-
-    from evolve.report import terminal
-    from evolve.report.lineage import lineage as lineage_of
-    from evolve.report.queries import RunQueries
-
-    handle = _open(run_dir, readonly=True)
-    try:
-        if program_id is None:
-            best = handle.db.best(maximize=handle.config.objective.maximize)
-            if not best:
-                _fail("the run has no successfully evaluated program yet; pass a PROGRAM_ID", code=1)
-            program_id = best[0].id
-        with RunQueries(handle.directory) as queries:
-            steps = lineage_of(handle, program_id, queries)
-    except KeyError:
-        _fail(f"the run has no program {program_id} (its programs are 1 to {handle.db.totals().programs})")
-    finally:
-        handle.close()
-    if as_json:
-        typer.echo(json.dumps([asdict(s) for s in steps], indent=2))
-        return
-    terminal.lineage(console, steps, handle.config.objective.name, diffs=diffs)
-
-
-@app.command()
-def failures(
-    run_dir: Path = RunArg,
-    messages: int = typer.Option(3, "--messages", min=1, help="Most common messages shown per kind."),
-    examples: int = typer.Option(5, "--examples", min=1, help="Example ids kept per message."),
-    as_json: bool = JsonOpt,
-) -> None:
-    """Why candidates failed: counts by kind, the most common messages, example program ids."""
-    from dataclasses import asdict
-
-    from evolve.report import terminal
-    from evolve.report.failures import evaluation_failures, proposal_failures
-    from evolve.report.queries import RunQueries
-
-    handle = _open(run_dir, readonly=True)
-    with RunQueries(handle.directory) as queries:
-        rows, proposals = queries.evaluations(), queries.proposals()
-    handle.close()
-    groups = evaluation_failures(rows, messages, examples)
-    rejected = proposal_failures(proposals, messages, examples)
-    if as_json:
-        typer.echo(json.dumps({"evaluated": len(rows), "proposals": len(proposals),
-                               "evaluations": [asdict(g) for g in groups], "proposals_without_candidate":
-                               [asdict(g) for g in rejected]}, indent=2))  # fmt: skip
-        return
-    terminal.failures(console, len(rows), len(proposals), groups, rejected)
-    if groups:
-        console.print(f"open one: evolve show {run_dir} {groups[0].latest_id}", style="dim", highlight=False)
-
-
-@app.command()
-def export(
-    run_dir: Path = RunArg,
-    out: Path = typer.Argument(..., help="Folder to write the programs into (created)."),
-    top: int = typer.Option(1, "--top", "-k", min=1, help="Programs per archive cell, best first."),
-    as_json: bool = JsonOpt,
-) -> None:
-    """Write the best programs of every archive cell as .py files, each with a .json of its metrics."""
-    from evolve.report.export import INDEX, export_top
-
-    handle = _open(run_dir, readonly=True)
-    try:
-        index = export_top(handle, out, top)
-    except (ValueError, OSError) as exc:
-        _fail(str(exc), code=1)
-    finally:
-        handle.close()
-    if as_json:
-        typer.echo(json.dumps(index, indent=2))
-        return
-    cells = len({tuple(row["cell"]) for row in index})
-    typer.echo(f"wrote {len(index)} program(s) from {cells} cell(s) to {out} (list: {out / INDEX})")
+        fail(f"{failed} of {len(health)} model(s) did not answer", code=1)
 
 
 @app.command()
@@ -660,7 +389,7 @@ def init(
     try:
         created = scaffold(folder, template, name)
     except ConfigError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     typer.echo(f"created {created} from the {template!r} template")
     typer.echo(f"next: evolve check {created}   then: evolve run {created} --budget 50")
 
@@ -683,14 +412,6 @@ def _check_llm(config: ProblemConfig) -> None:
                      "(set price_in_per_m / price_out_per_m for it under llm.models in problem.toml)", highlight=False, markup=False)
 
 
-def _open(run_dir: Path, readonly: bool = False) -> Run:
-    try:
-        return open_run(run_dir, readonly=readonly)
-    except (ConfigError, RunLocked) as exc:
-        _fail(str(exc))
-        raise  # unreachable
-
-
 def _check_sandbox(name: str) -> str:
     """The concrete backend ``name`` runs as here; fail before the run starts if it cannot run.
 
@@ -710,6 +431,9 @@ def _check_sandbox(name: str) -> str:
     if why:
         errors.print(f"[yellow]warning:[/] sandbox {name!r}: {escape(why)}", highlight=False)
     return concrete
+
+
+inspection.register(app)  # status, best, holdout, report, show, lineage, failures, export
 
 
 if __name__ == "__main__":
