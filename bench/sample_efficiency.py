@@ -7,6 +7,8 @@ mutator and reads from the run's database:
   of ``--at`` (default 100, 300, 1000; the run's budget is the largest);
 * neutral: the share of evaluations that bought nothing new: the child scored exactly its
   parent's score (the waste behavioural-duplicate detection removes);
+* holdout of best: the holdout-split score of the run's best program, scored when the run
+  ends (problems with a holdout split; a dash elsewhere);
 * saved: evaluations skipped (behavioural duplicates) and cascade stages not run.
 
 Strategies (each is the default run plus one change, so their effects can be told apart):
@@ -77,11 +79,14 @@ def run_once(problem_name: str, strategy: str, seed: int, budget: int, out: Path
     outcomes = dict(db.execute("SELECT outcome, COUNT(*) FROM proposals GROUP BY outcome").fetchall())
     cascade = run.db.cascade_counts()
     saved = outcomes.get("behavioural_duplicate", 0) + cascade["saved"]
+    best_program = run.db.best(maximize=maximize)
+    held = run.db.holdout_results().get(best_program[0].id) if best_program else None
     run.close()
     return {
         "best_after": best_after,
         "neutral": neutral / max(1, len(rows) - 1),
         "saved": saved,
+        "holdout": held.score if held is not None and held.ok else None,
         "seconds": elapsed,
     }
 
@@ -101,7 +106,7 @@ def main() -> None:
     parser.add_argument("--at", nargs="+", type=int, default=[100, 300, 1000])
     args = parser.parse_args()
     budget = max(args.at)
-    header = ["problem", "strategy", *(f"best@{n}" for n in args.at), "neutral", "saved", "s/run"]
+    header = ["problem", "strategy", *(f"best@{n}" for n in args.at), "holdout of best", "neutral", "saved", "s/run"]
     lines = [" | ".join(header), " | ".join("---" for _ in header)]
     with tempfile.TemporaryDirectory() as tmp:
         for problem in args.problems:
@@ -111,6 +116,7 @@ def main() -> None:
                 for n in args.at:
                     at = [r["best_after"][min(n, len(r["best_after"])) - 1] for r in results if r["best_after"]]
                     cells.append(summarise([v for v in at if v is not None]))
+                cells.append(summarise([r["holdout"] for r in results if r["holdout"] is not None]))
                 cells.append(f"{statistics.mean(r['neutral'] for r in results):.1%}")
                 cells.append(f"{statistics.mean(r['saved'] for r in results):.0f}")
                 cells.append(f"{statistics.mean(r['seconds'] for r in results):.0f}")

@@ -160,6 +160,28 @@ def test_auto_falls_back_to_process_with_a_warning_where_bwrap_is_missing(monkey
         sandbox.close_shared()
 
 
+def test_a_successful_probe_is_inherited_by_child_processes_and_only_for_the_same_setup():
+    import subprocess
+
+    import sandbox.bwrap
+
+    reason = sandbox.bwrap.probe()
+    if reason:
+        pytest.skip(f"bubblewrap cannot run here: {reason}")
+    assert os.environ[sandbox.bwrap._PROBED_ENV] == sandbox.bwrap._probe_key()
+    child = "import sandbox.bwrap as b; b._probe = lambda: 'probed again'; print(repr(b.probe()))"
+    ROOT = Path(__file__).resolve().parent.parent
+
+    def run_child(env: dict) -> str:
+        out = subprocess.run([sys.executable, "-c", child], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+        assert out.returncode == 0, out.stderr
+        return out.stdout.strip()
+
+    assert run_child(dict(os.environ)) == "''"  # vouched for by this process: no second probe worker
+    stale = dict(os.environ, **{sandbox.bwrap._PROBED_ENV: "/other/bwrap|/other/python|0"})
+    assert run_child(stale) == "'probed again'"  # another binary, interpreter or user: probed afresh
+
+
 def test_the_root_is_sealed_read_only_after_every_mount():
     argv = bwrap_argv("bwrap", spec("/tmp/w"), python=sys.executable, tmp_mb=8, info_fd=7, block_fd=8)
     options = argv[: argv.index("--")]

@@ -5,7 +5,8 @@ The pipeline, one module a step:
 - ``blocks``: the EVOLVE-BLOCK markers and the regions they delimit;
 - ``replies``: parsing a reply into SEARCH/REPLACE edits or a fenced full rewrite;
 - ``search_replace``: applying edits inside blocks, tolerant of whitespace drift;
-- ``apply``: ``apply_reply`` joins them and guarantees only block contents change.
+- ``apply``: ``apply_reply`` joins them and guarantees only block contents change;
+- ``compiled``: one compile per program text, shared by the proposers and the novelty check.
 """
 
 from evolve.edits.apply import (

@@ -31,6 +31,7 @@ from __future__ import annotations
 from typing import Literal
 
 from evolve.edits.blocks import END_LINE, START_LINE, Block, EditError, blocks, is_marker, strip_blank_edges
+from evolve.edits.compiled import compiled
 from evolve.edits.replies import parse_reply
 from evolve.edits.search_replace import apply_search_replace
 
@@ -136,7 +137,7 @@ def apply_reply(source: str, text: str, mode: Literal["diff", "rewrite", "auto"]
 def syntax_error(code: str) -> str | None:
     """A one-line description of the first syntax error of ``code``, or None if it compiles."""
     try:
-        compile(code, "<candidate>", "exec", dont_inherit=True)
+        compiled(code)
     except SyntaxError as error:
         where = f"line {error.lineno}" if error.lineno else "unknown line"
         text = (error.text or "").strip()

@@ -47,6 +47,8 @@ import types
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable
 
+from evolve.edits.compiled import compiled
+
 SHINGLE = 4
 
 
@@ -69,10 +71,10 @@ def fingerprint(code: str) -> bytes | None:
     """16 bytes that equal iff the programs compile alike modulo line numbers and docstrings;
     None if ``code`` does not compile."""
     try:
-        compiled = compile(code, "<novelty>", "exec", dont_inherit=True)
+        code_object = compiled(code)  # usually already compiled by the proposer's own check
     except (SyntaxError, ValueError, OverflowError, RecursionError, MemoryError):
         return None
-    return hashlib.blake2b(repr(_shape(compiled)).encode(), digest_size=16).digest()
+    return hashlib.blake2b(repr(_shape(code_object)).encode(), digest_size=16).digest()
 
 
 _FUNCTION = 0x02  # CO_NEWLOCALS: a function body, whose docstring (if any) is co_consts[0] (CPython 3.11+)

@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from typing import Mapping, Sequence
 
 from evolve.edits.blocks import Block, EditError, blocks
+from evolve.edits.compiled import compiled
 from evolve.proposers.mutator.render import RenderError, render_faithfully, structure_hashes, tidy
 from evolve.proposers.mutator.sites import CallVocabulary, collect
 from evolve.proposers.mutator.operators import DEFAULT_CALL_GROUPS, OPERATIONS, line_of, validate_weights
@@ -195,7 +196,7 @@ class MutatorProposer(Proposer):
                 failures.append("no net change")
                 continue
             try:
-                compile(candidate, "<candidate>", "exec", dont_inherit=True)
+                compiled(candidate)
             except (SyntaxError, ValueError) as error:
                 failures.append(f"does not compile ({error})")
                 continue
