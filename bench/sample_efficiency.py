@@ -15,6 +15,8 @@ Strategies (each is the default run plus one change, so their effects can be tol
 
 * ``default``: the problem's settings;
 * ``adaptive``: ``[mutator] adaptive = true`` (Thompson sampling over operators);
+* ``fixed_operators``: ``[mutator] adaptive = false`` (for problems that turn it on, such as
+  circle packing: the fixed operator weights, as before);
 * ``go_explore``: ``[search] parent_selection = "go_explore"``;
 * ``all``: both;
 * ``no_dedup``: ``[evaluation] behavioural_duplicates = false`` (for problems with a probe).
@@ -44,6 +46,7 @@ from evolve.store import create_run  # noqa: E402
 STRATEGIES = {
     "default": {},
     "adaptive": {"mutator": {"adaptive": True}},
+    "fixed_operators": {"mutator": {"adaptive": False}},
     "go_explore": {"search": {"parent_selection": "go_explore"}},
     "all": {"mutator": {"adaptive": True}, "search": {"parent_selection": "go_explore"}},
     "no_dedup": {"evaluation": {"behavioural_duplicates": False}},
