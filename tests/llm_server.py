@@ -248,20 +248,36 @@ class _Handler(BaseHTTPRequestHandler):
         if not self.path.rstrip("/").endswith("/chat/completions"):
             self._json(404, _error_body("no such route", "not_found"))
             return
+        held = {"open": True, "slot": False}
+
+        def release() -> None:
+            """This request's generation is over: free its slot and its counts (once).
+
+            Called before the last bytes of a reply go out, as a real server frees a slot when
+            generation ends: a client that waits for the end of one reply before sending the
+            next is then never seen overlapping it, however the threads are scheduled.
+            """
+            with self.owner._lock:
+                slot, still_open = held["slot"], held["open"]
+                held["slot"] = held["open"] = False
+            if slot:
+                self.owner._count("_busy", -1)
+                if self.owner._slots is not None:
+                    self.owner._slots.release()
+            if still_open:
+                self.owner._count("_open", -1)
+
+        self._release = release
         self.owner._count("_open", 1)
         try:
             if self._take_slot(request):
+                held["slot"] = True
                 self.owner._count("_busy", 1)
-                try:
-                    action = self.owner._next_action(request)
-                    request.action = type(action).__name__
-                    self._act(action, request)
-                finally:
-                    self.owner._count("_busy", -1)
-                    if self.owner._slots is not None:
-                        self.owner._slots.release()
+                action = self.owner._next_action(request)
+                request.action = type(action).__name__
+                self._act(action, request)
         finally:
-            self.owner._count("_open", -1)
+            release()
             request.served_s = time.perf_counter() - start
             request.finished_at = time.time()
 
@@ -308,6 +324,7 @@ class _Handler(BaseHTTPRequestHandler):
             if generation and self._wait(generation, request):
                 self.close_connection = True
                 return
+            self._release()
             self._json(200, _completion(action, request))
 
     # -- streaming --------------------------------------------------------------------------
@@ -330,6 +347,7 @@ class _Handler(BaseHTTPRequestHandler):
                     return
                 self._event(_chunk(request, {"content": token}))
                 request.tokens_sent += 1
+            self._release()  # generation is over: the slot is free before the client hears so
             self._event(_chunk(request, {}, reply.finish_reason))
             options = request.body.get("stream_options") or {}
             if reply.usage and options.get("include_usage"):
