@@ -66,10 +66,15 @@ def best_over_time(data: ReportData) -> bytes:
     if data.overall:
         xs, ys = _steps(data.overall, end)
         ax.plot(xs, ys, color="black", linewidth=2.2, label=f"overall (best {data.overall[-1].score:.6g})")
+    window = _reference_window(data)
     for i, ref in enumerate(r for r in data.references.search() if r.score is not None):
         style = _REFERENCE_STYLES[i % len(_REFERENCE_STYLES)]
         colour = "grey" if ref.name == "seed" else "tab:red"
-        ax.axhline(ref.score, color=colour, linestyle=style, linewidth=1.2, label=f"{ref.name}: {ref.score:.6g}")
+        label = f"{ref.name}: {ref.score:.6g}"
+        if window is None or window[0] <= ref.score <= window[1]:
+            ax.axhline(ref.score, color=colour, linestyle=style, linewidth=1.2, label=label)
+        else:  # a far-off baseline (always-on-demand's 0, say) would squash the run's curve flat
+            ax.plot([], [], color=colour, linestyle=style, linewidth=1.2, label=f"{label} (off the scale)")
     ax.set_xlabel("candidates evaluated (commit order)")
     ax.set_ylabel(objective_label(data))
     ax.set_title("best score so far")
@@ -80,6 +85,17 @@ def best_over_time(data: ReportData) -> bytes:
     else:
         ax.text(0.5, 0.5, "no complete evaluation yet", ha="center", va="center", transform=ax.transAxes)
     return png(figure)
+
+
+def _reference_window(data: ReportData) -> tuple[float, float] | None:
+    """The scores a reference line may sit at and still be drawn: the run's own range, widened
+    by that range on each side (at least 5% of its magnitude). None when nothing has a score."""
+    scores = [p.score for points in data.per_island.values() for p in points] + [p.score for p in data.overall]
+    if not scores:
+        return None
+    low, high = min(scores), max(scores)
+    span = max(high - low, 0.05 * max(abs(low), abs(high)), 1e-9)
+    return low - span, high + span
 
 
 def _steps(points: Any, end: int) -> tuple[list[float], list[float]]:
@@ -231,7 +247,8 @@ def failure_timeline(data: ReportData) -> bytes:
 
 
 def holdout_scatter(data: ReportData) -> bytes:
-    """Search score against holdout score per program scored on both, with the line of no gap."""
+    """Search score against holdout score per program scored on both, with the line of no gap
+    and the baselines' holdout scores (the bar a discovery has to clear on unseen data)."""
     figure = _figure(5.0, 4.4)
     ax = figure.add_subplot()
     pairs = [(r.search, r.holdout, r) for r in data.holdout if r.search is not None and r.holdout is not None]
@@ -246,9 +263,14 @@ def holdout_scatter(data: ReportData) -> bytes:
         for search, held, row in pairs:
             if row.reason == "best":
                 ax.annotate(f"best #{row.program_id}", (search, held), textcoords="offset points", xytext=(5, -10), fontsize=8)
+        baselines = [r for r in data.references.holdout() if r.score is not None and r.name != "seed"]
+        for i, ref in enumerate(r for r in baselines if lo - (hi - lo) <= r.score <= hi + (hi - lo)):
+            style = _REFERENCE_STYLES[i % len(_REFERENCE_STYLES)]
+            ax.axhline(ref.score, color="tab:red", linestyle=style, linewidth=1.0,
+                       label=f"{ref.name.removeprefix('baselines/')} on holdout: {ref.score:.4g}")
         ax.scatter([], [], c="tab:red", label="best program")
         ax.scatter([], [], c="tab:blue", label="best of a cell")
-        ax.legend(fontsize=8, loc="best")
+        ax.legend(fontsize=7, loc="best")
     else:
         ax.text(0.5, 0.5, "no program scored on both splits", ha="center", va="center", transform=ax.transAxes)
     ax.set_xlabel(f"search {data.objective}")

@@ -257,7 +257,9 @@ def _holdout(data: ReportData) -> Section:
             "near zero means the discovery generalises; a large negative one (when maximising) that it fits the "
             "search workloads only.")  # fmt: skip
     held = [r for r in data.references.holdout()]
-    blocks: list[Block] = [text, Figure("holdout", "Each point is one program; on the dashed line holdout equals search."),
+    caption = ("Each point is one program; on the dashed line holdout equals search. Red horizontal lines: the "
+               "baselines' holdout scores (those near the programs'), the bar a discovery has to clear on unseen data.")
+    blocks: list[Block] = [text, Figure("holdout", caption),
                            Table(("program", "why", "search", "holdout", "gap", "failure"), rows)]  # fmt: skip
     if held:
         blocks.append(Table(("reference", "holdout " + data.objective), tuple((r.name, num(r.score)) for r in held)))
