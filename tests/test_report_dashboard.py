@@ -120,3 +120,12 @@ def test_a_finished_run_names_the_next_commands():
     out = _render(Dashboard("demo", "runs/demo-1"), progress, width=200)
     assert "budget spent" in out and "evolve best runs/demo-1" in out and "evolve report runs/demo-1" in out
     assert "ETA done" in out
+
+
+def test_no_failed_evaluation_and_the_rejected_proposals_are_two_lines():
+    progress = _progress()
+    progress.failures.clear()
+    progress.proposal_failures["duplicate"] += 6
+    lines = [line.strip(" │") for line in _render(Dashboard("demo", "runs/x"), progress, width=200).splitlines()]
+    assert any(line.startswith("failed evaluations: none") and "rejected" not in line for line in lines), lines
+    assert any(line.startswith("rejected proposals: duplicate 6") for line in lines), lines

@@ -250,7 +250,7 @@ class Dashboard:
         """One line per failure kind (most common first) with its latest message, then rejected proposals."""
         text = Text()
         if not progress.failures:
-            text.append("failed evaluations: none", style="dim")
+            text.append("failed evaluations: none\n", style="dim")
         for kind, count in progress.failures.most_common(_FAILURE_KINDS_SHOWN):
             text.append("failed ", style="dim").append(f"{kind} {count}", style="red")
             latest = self._latest_message(kind)
