@@ -20,6 +20,15 @@ def start(sandbox: ProcessSandbox, source: str, limits: Limits = FAST, **kwargs)
     return sandbox.start(textwrap.dedent(source), limits, **kwargs)
 
 
+def hidden_from_process_workers(path: str | os.PathLike) -> bool:
+    """Whether process workers cannot see ``path`` at all: it lies under a world-writable
+    directory (a checkout cloned into /tmp, say), which each worker sees as a private tmpfs."""
+    from sandbox.mounts import read_mounts, world_writable_dirs
+
+    real = os.path.realpath(path)
+    return any(real == d or real.startswith(d.rstrip("/") + "/") for d in world_writable_dirs(read_mounts()))
+
+
 def alive(pid: int) -> bool:
     """Whether ``pid`` exists and is not a zombie."""
     try:

@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 
 from evolve.evaluation import EvaluationRequest, evaluate_program
+from process_sandbox_helpers import hidden_from_process_workers
 from sandbox import CandidateFailure, FailureKind, Limits
 from sandbox_backends import (
     ROOT,
@@ -314,8 +315,10 @@ def test_calling_the_evaluator_inside_the_sandbox_forges_nothing(backend, tiny):
     )
     result = evaluate(tiny, code, backend)
     assert result.ok
-    # process shows world-readable files, so the import works and the forged 0.0 is just a value
-    assert result.score == (-9.0 if backend == "process" else HONEST)
+    # process shows world-readable files, so the import works and the forged 0.0 is just a value;
+    # a checkout under /tmp (a private tmpfs to process workers) is not there to import at all
+    shown = backend == "process" and not hidden_from_process_workers(REPO)
+    assert result.score == (-9.0 if shown else HONEST)
 
 
 CIRCLES = REPO / "problems" / "circle_packing"

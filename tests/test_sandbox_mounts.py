@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from process_sandbox_helpers import needs_root, start
+from process_sandbox_helpers import hidden_from_process_workers, needs_root, start
 from sandbox import Limits, mounts
 from sandbox.mounts import Mount, plan_view, read_mounts, world_writable_dirs
 from sandbox.process import ProcessSandbox
@@ -97,5 +97,8 @@ def test_a_process_worker_writes_only_its_scratch_and_private_tmpfs(kind, deep_o
             out = worker.call("write", [target, "/tmp/evolve-view-probe", "note.txt"])
     finally:
         getattr(sandbox, "close", lambda: None)()
-    assert out == {target: "Read-only file system", "/tmp/evolve-view-probe": "written", "note.txt": "written"}
+    # read-only where the worker sees the host tree; absent where it lies under a world-writable
+    # directory the worker sees as a private tmpfs (a checkout cloned into /tmp)
+    refused = "No such file or directory" if hidden_from_process_workers(deep_open_dir) else "Read-only file system"
+    assert out == {target: refused, "/tmp/evolve-view-probe": "written", "note.txt": "written"}
     assert not os.path.exists(target) and not os.path.exists("/tmp/evolve-view-probe")
