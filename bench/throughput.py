@@ -206,14 +206,7 @@ def measure(folder: Path, out: Path, size: int, candidates: int, concurrency: in
     else:
         models = [m.model_copy(update={"api_base": base_url}) for m in config.llm.models]
         config = config.model_copy(update={"llm": config.llm.model_copy(update={"models": models})})
-    run = create_run(problem, config, out)
-    run.db.add_seed(problem.initial_code, island=0)
-    run.db.add_evaluation(1, EvaluationResult(ok=True, score=0.0, features={"x": 0.5, "y": 0.5}))
-    run.db.close()
-    seed_database(run.directory / "evolve.db", size - 1)
-    from evolve.store.database import RunDatabase
-
-    run.db = RunDatabase(run.directory / "evolve.db")
+    run = seeded_run(problem, config, out, size)
     os.environ.setdefault("OPENAI_API_KEY", "unused-loopback")
     marks: list[float] = []
 
@@ -234,19 +227,26 @@ def measure(folder: Path, out: Path, size: int, candidates: int, concurrency: in
     return {"evaluated": len(done), "wall_s": wall, "rate": steady, "cpu_ms": cpu / max(1, len(done) - 1) * 1e3}
 
 
-def resume_times(folder: Path, out: Path, size: int) -> tuple[float, float]:
-    """Seconds to rebuild the controller's state of a ``size``-program run: full replay, then from the checkpoint."""
+def seeded_run(problem, config, out: Path, size: int):
+    """A new run of ``problem`` whose database already holds ``size`` evaluated programs (the seed first)."""
     from evolve.store.database import RunDatabase
-    from evolve.store.run import open_run
 
-    problem = load_problem(folder)
-    config = problem.config.model_copy(update={"llm": problem.config.llm.model_copy(update={"models": []})})
     run = create_run(problem, config, out)
     run.db.add_seed(problem.initial_code, island=0)
     run.db.add_evaluation(1, EvaluationResult(ok=True, score=0.0, features={"x": 0.5, "y": 0.5}))
     run.db.close()
     seed_database(run.directory / "evolve.db", size - 1)
     run.db = RunDatabase(run.directory / "evolve.db")
+    return run
+
+
+def resume_times(folder: Path, out: Path, size: int) -> tuple[float, float]:
+    """Seconds to rebuild the controller's state of a ``size``-program run: full replay, then from the checkpoint."""
+    from evolve.store.run import open_run
+
+    problem = load_problem(folder)
+    config = problem.config.model_copy(update={"llm": problem.config.llm.model_copy(update={"models": []})})
+    run = seeded_run(problem, config, out, size)
     started = time.perf_counter()
     Controller(run, build_proposer(config), ZeroWorkExecutor()).replay()  # no checkpoint yet: full replay
     full = time.perf_counter() - started
